@@ -1,0 +1,13 @@
+//! The pure core: entity references, relation rules and relations. No I/O lives here.
+
+pub mod entity;
+pub mod kind;
+pub mod reference;
+pub mod relations;
+pub mod rules;
+
+pub use entity::{Entity, ParsedRef, RawRef, RefCollector};
+pub use kind::{Kind, RelationType};
+pub use reference::{EntityRef, RefError, parse_ref, split_ref};
+pub use relations::{Relation, catalog_relations};
+pub use rules::{Hierarchy, RULES, RefRule, rule, rules_for};
