@@ -1,0 +1,271 @@
+//! The catalog API: custom resource types, their shared fields and status, and the bridge from
+//! each resource to the pure model's [`Entity`].
+
+mod fields;
+mod kinds;
+mod status;
+
+pub use fields::{
+    CommonFields, EntityRefString, ExtraFields, KindedRefString, Link, ListRefString, Profile, Tag,
+};
+pub use kinds::*;
+pub use status::{EntityStatus, RelationEntry, UnresolvedRef};
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::{CustomResourceExt, ResourceExt};
+
+use crate::model::{Entity, Kind, RawRef, RefCollector};
+
+/// The API group of every catalog kind.
+pub const GROUP: &str = "catalog.playbill.dev";
+/// The served and stored version.
+pub const VERSION: &str = "v1alpha1";
+
+/// What every catalog custom resource offers the operator.
+pub trait CatalogResource:
+    kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + CustomResourceExt
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+    + Send
+    + Sync
+    + 'static
+{
+    const KIND: Kind;
+
+    /// The references in spec, in field order.
+    fn refs(&self) -> Vec<RawRef>;
+
+    fn status(&self) -> Option<&EntityStatus>;
+
+    /// The entity as the pure model sees it.
+    fn entity(&self) -> Entity {
+        Entity {
+            kind: Self::KIND,
+            namespace: self.namespace().unwrap_or_default(),
+            name: self.name_any(),
+            refs: self.refs(),
+        }
+    }
+}
+
+fn strs(list: &Option<Vec<ListRefString>>) -> impl Iterator<Item = &str> {
+    list.iter().flatten().map(ListRefString::as_str)
+}
+
+fn kinded(list: &Option<Vec<KindedRefString>>) -> impl Iterator<Item = &str> {
+    list.iter().flatten().map(KindedRefString::as_str)
+}
+
+fn one(r: &Option<EntityRefString>) -> Option<&str> {
+    r.as_ref().map(EntityRefString::as_str)
+}
+
+macro_rules! catalog_resource {
+    ($ty:ty, $kind:expr, |$s:ident| $refs:expr) => {
+        impl CatalogResource for $ty {
+            const KIND: Kind = $kind;
+
+            fn refs(&self) -> Vec<RawRef> {
+                let $s = &self.spec;
+                $refs.finish()
+            }
+
+            fn status(&self) -> Option<&EntityStatus> {
+                self.status.as_ref()
+            }
+        }
+    };
+}
+
+catalog_resource!(Component, Kind::Component, |s| RefCollector::default()
+    .one("owner", Some(s.owner.as_str()))
+    .one("system", one(&s.system))
+    .one("subcomponentOf", one(&s.subcomponent_of))
+    .many("providesApis", strs(&s.provides_apis))
+    .many("consumesApis", strs(&s.consumes_apis))
+    .many("dependsOn", kinded(&s.depends_on))
+    .many("dependencyOf", kinded(&s.dependency_of)));
+catalog_resource!(API, Kind::Api, |s| RefCollector::default()
+    .one("owner", Some(s.owner.as_str()))
+    .one("system", one(&s.system)));
+catalog_resource!(Resource, Kind::Resource, |s| RefCollector::default()
+    .one("owner", Some(s.owner.as_str()))
+    .one("system", one(&s.system))
+    .many("dependsOn", kinded(&s.depends_on))
+    .many("dependencyOf", kinded(&s.dependency_of)));
+catalog_resource!(System, Kind::System, |s| RefCollector::default()
+    .one("owner", Some(s.owner.as_str()))
+    .one("domain", one(&s.domain)));
+catalog_resource!(Domain, Kind::Domain, |s| RefCollector::default()
+    .one("owner", Some(s.owner.as_str()))
+    .one("subdomainOf", one(&s.subdomain_of)));
+catalog_resource!(Group, Kind::Group, |s| RefCollector::default()
+    .one("parent", one(&s.parent))
+    .many("children", s.children.iter().map(ListRefString::as_str))
+    .many("members", strs(&s.members)));
+catalog_resource!(User, Kind::User, |s| RefCollector::default()
+    .many("memberOf", s.member_of.iter().map(ListRefString::as_str)));
+
+fn decode<K: CatalogResource>(value: serde_json::Value) -> Result<Entity, serde_json::Error> {
+    serde_json::from_value::<K>(value).map(|k| k.entity())
+}
+
+/// Reads one catalog object of any kind from its JSON form, as found in a manifest.
+///
+/// Returns `None` for objects that are not catalog kinds, and the deserialisation error (which
+/// names the field) for catalog objects that do not fit the schema.
+pub fn entity_from_value(value: serde_json::Value) -> Option<Result<Entity, serde_json::Error>> {
+    let api_version = value.get("apiVersion")?.as_str()?;
+    if api_version != format!("{GROUP}/{VERSION}") {
+        return None;
+    }
+    let kind = Kind::ALL
+        .into_iter()
+        .find(|k| value.get("kind").and_then(|v| v.as_str()) == Some(k.name()))?;
+    Some(match kind {
+        Kind::Component => decode::<Component>(value),
+        Kind::System => decode::<System>(value),
+        Kind::Api => decode::<API>(value),
+        Kind::Resource => decode::<Resource>(value),
+        Kind::Domain => decode::<Domain>(value),
+        Kind::Group => decode::<Group>(value),
+        Kind::User => decode::<User>(value),
+    })
+}
+
+/// Every catalog CRD, in a stable order.
+pub fn crds() -> Vec<CustomResourceDefinition> {
+    vec![
+        Component::crd(),
+        System::crd(),
+        API::crd(),
+        Resource::crd(),
+        Domain::crd(),
+        Group::crd(),
+        User::crd(),
+    ]
+}
+
+/// Every CRD as one multi-document YAML stream: the bytes committed under `crds/`.
+pub fn crds_yaml() -> Result<String, serde_norway::Error> {
+    let mut out = String::new();
+    for crd in crds() {
+        out.push_str("---\n");
+        out.push_str(&serde_norway::to_string(&crd)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn spec_keeps_unknown_keys_and_round_trips() {
+        let value = json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {
+                "type": "service",
+                "lifecycle": "production",
+                "owner": "team-a",
+                "title": "Checkout",
+                "tags": ["java"],
+                "links": [{"url": "https://example.com", "title": "Docs"}],
+                "dependsOn": ["resource:db"],
+                "costCenter": "cc-42",
+                "nested": {"a": [1, 2]},
+            }
+        });
+        let c: Component = serde_json::from_value(value.clone()).unwrap();
+        assert_eq!(c.spec.common.title.as_deref(), Some("Checkout"));
+        assert_eq!(c.spec.extra.get("costCenter"), Some(&json!("cc-42")));
+        assert!(
+            !c.spec.extra.contains_key("title"),
+            "known keys must not leak into extra"
+        );
+        assert!(!c.spec.extra.contains_key("owner"));
+        assert_eq!(serde_json::to_value(&c).unwrap()["spec"], value["spec"]);
+    }
+
+    #[test]
+    fn entity_lists_references_in_field_order_with_indexes() {
+        let c: Component = serde_json::from_value(json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "checkout", "namespace": "shop"},
+            "spec": {
+                "type": "service", "lifecycle": "production", "owner": "team-a",
+                "system": "shop", "providesApis": ["orders"], "dependsOn": ["resource:db", "component:auth"]
+            }
+        }))
+        .unwrap();
+        let e = c.entity();
+        assert_eq!(
+            (e.kind, e.namespace.as_str(), e.name.as_str()),
+            (Kind::Component, "shop", "checkout")
+        );
+        let paths: Vec<_> = e
+            .refs
+            .iter()
+            .map(|r| (r.path(), r.value.as_str()))
+            .collect();
+        assert_eq!(
+            paths,
+            [
+                ("spec.owner".to_string(), "team-a"),
+                ("spec.system".to_string(), "shop"),
+                ("spec.providesApis[0]".to_string(), "orders"),
+                ("spec.dependsOn[0]".to_string(), "resource:db"),
+                ("spec.dependsOn[1]".to_string(), "component:auth"),
+            ]
+        );
+    }
+
+    #[test]
+    fn group_and_user_references() {
+        let g: Group = serde_json::from_value(json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": "Group",
+            "metadata": {"name": "team-a", "namespace": "org"},
+            "spec": {"type": "team", "parent": "eng", "children": [], "members": ["jdoe"]}
+        }))
+        .unwrap();
+        let refs: Vec<_> = g.refs().into_iter().map(|r| r.path()).collect();
+        assert_eq!(refs, ["spec.parent", "spec.members[0]"]);
+        let u: User = serde_json::from_value(json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": "User",
+            "metadata": {"name": "jdoe", "namespace": "org"},
+            "spec": {"memberOf": ["team-a", "group:ops/sre"]}
+        }))
+        .unwrap();
+        let refs: Vec<_> = u.refs().into_iter().map(|r| r.path()).collect();
+        assert_eq!(refs, ["spec.memberOf[0]", "spec.memberOf[1]"]);
+    }
+
+    #[test]
+    fn every_kind_has_a_crd_and_the_model_kind_matches() {
+        assert_eq!(Component::KIND.name(), "Component");
+        assert_eq!(API::KIND.name(), "API");
+        assert_eq!(Resource::KIND.name(), "Resource");
+        assert_eq!(System::KIND.name(), "System");
+        assert_eq!(Domain::KIND.name(), "Domain");
+        assert_eq!(Group::KIND.name(), "Group");
+        assert_eq!(User::KIND.name(), "User");
+        for (crd, kind) in crds().iter().zip([
+            Kind::Component,
+            Kind::System,
+            Kind::Api,
+            Kind::Resource,
+            Kind::Domain,
+            Kind::Group,
+            Kind::User,
+        ]) {
+            assert_eq!(crd.spec.names.kind, kind.name());
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! Playbill: Backstage's software catalog as Kubernetes custom resources.
+//!
+//! [`model`] is the pure core (references, relation rules, relations); [`api`] holds the custom
+//! resource types that carry it.
+
+pub mod api;
+pub mod controller;
+pub mod error;
+pub mod index;
+pub mod metrics;
+pub mod model;
+pub mod resolve;
+pub mod status;
