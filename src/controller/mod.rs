@@ -1,0 +1,224 @@
+//! `playbill run`: watches the seven kinds into the relation index and keeps every status equal
+//! to what the index says it should be.
+
+mod server;
+mod state;
+mod watch;
+mod writer;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kube::api::ApiResource;
+use kube::runtime::events::{Recorder, Reporter};
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::{Notify, watch as channel};
+use tracing::{error, info};
+
+use crate::api::{API, CatalogResource, Component, Domain, Group, Resource, System, User};
+use crate::error::Result;
+use crate::index::RelationIndex;
+use crate::metrics::Metrics;
+use crate::model::Kind;
+pub use state::State;
+pub use writer::FIELD_MANAGER;
+
+/// How `playbill run` behaves.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Config {
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "PLAYBILL_LISTEN", default_value = "0.0.0.0:8080")]
+    pub listen: SocketAddr,
+    /// How many status patches may be in flight at once.
+    #[arg(long, env = "PLAYBILL_CONCURRENCY", default_value_t = 8)]
+    pub concurrency: usize,
+    /// At most this many relations of one type are listed in a status; relationCounts then has
+    /// the full counts.
+    #[arg(long, env = "PLAYBILL_MAX_RELATIONS_PER_TYPE", default_value_t = crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE)]
+    pub max_relations_per_type: usize,
+    /// Seconds between full re-evaluations of every entity, a safety net that writes nothing
+    /// when all is in order.
+    #[arg(long, env = "PLAYBILL_RESYNC_SECONDS", default_value_t = 300)]
+    pub resync_seconds: u64,
+    /// Elect a leader through a Lease so several replicas can run; only the leader writes.
+    #[arg(long, env = "PLAYBILL_LEADER_ELECT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_elect: bool,
+    /// Name of the Lease used for leader election.
+    #[arg(long, env = "PLAYBILL_LEASE_NAME", default_value = "playbill")]
+    pub lease_name: String,
+    /// Namespace of the Lease; defaults to the pod's namespace, else `default`.
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+    /// This replica's identity in the Lease; defaults to the pod or host name.
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+    /// Lease duration in seconds: how long a leader that stopped renewing keeps the lease.
+    #[arg(long, default_value_t = 15)]
+    pub lease_seconds: u64,
+    /// Shut down when standard input closes: lets a supervising process (such as the test suite)
+    /// end the operator by exiting.
+    #[arg(long, hide = true)]
+    pub exit_on_stdin_close: bool,
+}
+
+fn lease_namespace(config: &Config) -> String {
+    if let Some(ns) = &config.lease_namespace {
+        return ns.clone();
+    }
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "default".to_owned())
+}
+
+fn identity(config: &Config) -> String {
+    config.identity.clone().unwrap_or_else(|| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "playbill".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+async fn stdin_closed() {
+    use tokio::io::AsyncReadExt;
+    let mut stdin = tokio::io::stdin();
+    let mut buf = [0u8; 64];
+    while matches!(stdin.read(&mut buf).await, Ok(n) if n > 0) {}
+}
+
+async fn shutdown_signal(tx: channel::Sender<bool>, on_stdin_close: bool) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot listen for SIGTERM");
+            return;
+        }
+    };
+    let stdin = async {
+        if on_stdin_close {
+            stdin_closed().await
+        } else {
+            std::future::pending().await
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term.recv() => {}
+        _ = stdin => {}
+    }
+    info!("shutting down");
+    let _ = tx.send(true);
+}
+
+fn spawn_watch<K: CatalogResource>(
+    client: &kube::Client,
+    state: &Arc<Mutex<State>>,
+    wake: &Arc<Notify>,
+    metrics: &Arc<Metrics>,
+    resources: &mut HashMap<Kind, ApiResource>,
+) {
+    resources.insert(K::KIND, ApiResource::erase::<K>(&()));
+    tokio::spawn(watch::watch_kind::<K>(
+        client.clone(),
+        state.clone(),
+        wake.clone(),
+        metrics.clone(),
+    ));
+}
+
+/// Runs the operator until SIGTERM or SIGINT.
+pub async fn run(config: Config) -> Result<()> {
+    let client = kube::Client::try_default().await?;
+    let metrics = Arc::new(Metrics::default());
+    let state = Arc::new(Mutex::new(State::new(RelationIndex::new(
+        config.max_relations_per_type,
+    ))));
+    let wake = Arc::new(Notify::new());
+    let ready = Arc::new(AtomicBool::new(false));
+    let (shutdown_tx, shutdown_rx) = channel::channel(false);
+    tokio::spawn(shutdown_signal(shutdown_tx, config.exit_on_stdin_close));
+
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| crate::error::Error::Listen {
+            addr: config.listen.to_string(),
+            source,
+        })?;
+    info!(addr = %config.listen, "serving /metrics, /healthz, /readyz");
+    tokio::spawn(server::serve(
+        listener,
+        metrics.clone(),
+        ready.clone(),
+        shutdown_rx.clone(),
+    ));
+
+    let mut resources = HashMap::new();
+    spawn_watch::<Component>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<System>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<API>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<Resource>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<Domain>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<Group>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<User>(&client, &state, &wake, &metrics, &mut resources);
+
+    let identity = identity(&config);
+    let (leader_rx, lease_task) = if config.leader_elect {
+        let namespace = lease_namespace(&config);
+        info!(lease = %config.lease_name, %namespace, %identity, "joining leader election");
+        let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
+            .with_namespace(namespace)
+            .with_identity(identity.clone())
+            .with_duration(config.lease_seconds)
+            .with_grace((config.lease_seconds / 3).max(1))
+            .build()
+            .await?;
+        let (rx, task) = manager.watch().await;
+        (rx, Some(task))
+    } else {
+        let (tx, rx) = channel::channel(true);
+        // Keep the sender alive so the writer never sees the channel close.
+        std::mem::forget(tx);
+        (rx, None)
+    };
+
+    let writer = writer::Writer {
+        recorder: Recorder::new(
+            client.clone(),
+            Reporter {
+                controller: "playbill".into(),
+                instance: Some(identity),
+            },
+        ),
+        client,
+        state,
+        wake,
+        metrics,
+        concurrency: config.concurrency.max(1),
+        resync: Duration::from_secs(config.resync_seconds.max(1)),
+        leader: leader_rx,
+        ready,
+        resources,
+    };
+    writer.run(shutdown_rx).await;
+
+    if let Some(task) = lease_task {
+        // Dropping the writer closed the lease channel; the task hands the manager back so the
+        // lease can be released for a standby replica to take over at once.
+        match tokio::time::timeout(Duration::from_secs(config.lease_seconds), task).await {
+            Err(_) => {
+                error!("leader election did not stop in time; the lease will expire on its own")
+            }
+            Ok(Ok(Ok(manager))) => {
+                if let Err(e) = manager.release().await {
+                    error!(error = %e, "cannot release the lease");
+                }
+            }
+            Ok(Ok(Err(e))) => error!(error = %e, "leader election failed"),
+            Ok(Err(e)) => error!(error = %e, "leader election task panicked"),
+        }
+    }
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,126 @@
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Playbill: the Kubernetes cluster as the software catalog.
+#[derive(Parser)]
+#[command(name = "playbill", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator: watch the catalog and keep every entity's status resolved.
+    Run {
+        #[command(flatten)]
+        config: playbill::controller::Config,
+        /// Log filter, e.g. `info`, `debug`, or `playbill=debug,kube=info`.
+        #[arg(long, env = "PLAYBILL_LOG", default_value = "info")]
+        log_level: String,
+        /// Log format.
+        #[arg(long, env = "PLAYBILL_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
+    },
+    /// Print every catalog CRD as multi-document YAML (the same bytes as crds/).
+    Crds,
+    /// Resolve the catalog in manifest files offline and print each entity's status as JSON, as
+    /// the operator would write it. Useful in CI before applying.
+    Resolve {
+        /// Manifest files or directories (walked); `-` reads stdin.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// The namespace of objects that do not name one.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// At most this many relations of one type are listed per entity.
+        #[arg(long, default_value_t = playbill::index::DEFAULT_MAX_RELATIONS_PER_TYPE)]
+        max_relations_per_type: usize,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn init_logging(level: &str, format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|e| {
+        eprintln!("playbill: bad log level {level:?} ({e}); using info");
+        tracing_subscriber::EnvFilter::new("info")
+    });
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn print(text: &str) -> ExitCode {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::FAILURE,
+    }
+}
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("playbill: {e}");
+    ExitCode::FAILURE
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Run {
+            config,
+            log_level,
+            log_format,
+        } => {
+            init_logging(&log_level, log_format);
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(r) => r,
+                Err(e) => return fail(e),
+            };
+            let result = runtime.block_on(playbill::controller::run(config));
+            // Watches and a blocked stdin reader may still be running; do not wait for them.
+            runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!(error = %e, "operator failed");
+                    fail(e)
+                }
+            }
+        }
+        Command::Crds => match playbill::api::crds_yaml() {
+            Ok(yaml) => print(&yaml),
+            Err(e) => fail(format!("cannot render CRDs: {e}")),
+        },
+        Command::Resolve {
+            paths,
+            namespace,
+            max_relations_per_type,
+        } => {
+            let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                k8s_openapi::jiff::Timestamp::now(),
+            );
+            let result = playbill::resolve::read_inputs(&paths).and_then(|inputs| {
+                playbill::resolve::resolve(&inputs, &namespace, max_relations_per_type, &now)
+            });
+            match result {
+                Ok(statuses) => match serde_json::to_string_pretty(&statuses) {
+                    Ok(json) => print(&(json + "\n")),
+                    Err(e) => fail(e),
+                },
+                Err(e) => fail(e),
+            }
+        }
+    }
+}
