@@ -83,3 +83,47 @@ pub async fn watch_kind<K: CatalogResource>(
         wake.notify_one();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::Component;
+
+    fn object(spec: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1",
+            "kind": "Component",
+            "metadata": {"name": "c", "namespace": "n", "generation": 2},
+            "spec": spec,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn an_object_that_fits_becomes_an_entity() {
+        let obj = object(
+            serde_json::json!({"type": "service", "lifecycle": "production", "owner": "team"}),
+        );
+        let Decoded::Entity(e) = decode::<Component>(&obj) else {
+            panic!("not decoded")
+        };
+        assert_eq!(e.refs[0].value, "team");
+    }
+
+    #[test]
+    fn an_object_that_does_not_fit_is_reported_not_fatal() {
+        let obj = object(serde_json::json!({"type": "service", "lifecycle": 7}));
+        let Decoded::Invalid(msg) = decode::<Component>(&obj) else {
+            panic!("decoded a bad object")
+        };
+        assert!(msg.starts_with("spec cannot be read:"), "{msg}");
+        // The state records it as an entity whose status explains the problem.
+        let mut state = State::default();
+        state.apply(crate::model::Kind::Component, &obj, Decoded::Invalid(msg));
+        state.index.take_dirty();
+        let me = crate::model::EntityRef::of(crate::model::Kind::Component, "n", "c");
+        let desired = state.index.desired(&me).unwrap();
+        assert_eq!(desired.readiness.reason, "InvalidSpec");
+        assert_eq!(desired.status.observed_generation, Some(2));
+    }
+}
