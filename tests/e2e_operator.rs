@@ -4,58 +4,20 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::*;
 
-/// The operator process shared by the tests of this binary.
-struct Operator {
-    child: Child,
-    port: u16,
-}
+static OPERATOR: Mutex<Option<OperatorProcess>> = Mutex::new(None);
 
-static OPERATOR: Mutex<Option<Operator>> = Mutex::new(None);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start_operator() -> Operator {
-    let port = free_port();
-    let log_path = repo_root().join(format!(
-        "target/e2e-operator-{}-{port}.log",
-        std::process::id()
-    ));
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_playbill"))
-        .args([
-            "run",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--lease-namespace",
-            "default",
-        ])
-        .args([
-            "--lease-name",
-            &format!("playbill-e2e-{}", std::process::id()),
-            "--log-level",
-            "playbill=debug,info",
-        ])
-        .arg("--exit-on-stdin-close")
-        .env("KUBECONFIG", kubeconfig())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("operator starts");
-    let op = Operator { child, port };
+fn start_operator() -> OperatorProcess {
+    let lease = format!("playbill-e2e-{}", std::process::id());
+    let op = OperatorProcess::start(
+        &["--lease-name", &lease, "--log-level", "playbill=debug,info"],
+        "operator",
+    );
     wait_for(Duration::from_secs(60), "operator ready", || {
         http_get(op.port, "/readyz").is_some_and(|(code, _)| code == 200)
     });
@@ -76,50 +38,12 @@ fn operator() -> u16 {
 fn restart_operator() -> u16 {
     let mut guard = OPERATOR.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(mut op) = guard.take() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &op.child.id().to_string()])
-            .status();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while op.child.try_wait().unwrap().is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "operator did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        op.stop(Duration::from_secs(20));
     }
     let op = start_operator();
     let port = op.port;
     *guard = Some(op);
     port
-}
-
-/// A minimal HTTP GET on loopback: (status code, body).
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((code, body))
-}
-
-fn wait_for(timeout: Duration, what: &str, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 fn get(kind: &str, ns: &str, name: &str) -> Value {

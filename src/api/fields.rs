@@ -22,120 +22,96 @@ fn ref_rule() -> serde_json::Value {
     })
 }
 
-/// A reference to another entity. The kind and namespace may be left out: the field's default
-/// kind and the holder's own namespace fill them in.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct EntityRefString(pub String);
+/// A string newtype whose schema (and so whose admission checks) is written out by hand.
+macro_rules! checked_string {
+    ($(#[$doc:meta])* $ty:ident, $name:literal, $schema:expr) => {
+        $(#[$doc])*
+        #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $ty(pub String);
 
-impl JsonSchema for EntityRefString {
-    fn schema_name() -> Cow<'static, str> {
-        "EntityRef".into()
-    }
+        impl $ty {
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
 
-    fn inline_schema() -> bool {
-        true
-    }
+        impl JsonSchema for $ty {
+            fn schema_name() -> Cow<'static, str> {
+                $name.into()
+            }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": REF_MAX_LEN,
-            "x-kubernetes-validations": [ref_rule()],
-        })
-    }
+            fn inline_schema() -> bool {
+                true
+            }
+
+            fn json_schema(_: &mut SchemaGenerator) -> Schema {
+                $schema
+            }
+        }
+    };
 }
 
-/// A reference inside a list that may be long (members, children, APIs). It is checked with a
-/// schema pattern rather than CEL: CEL's cost budget does not allow a rule per item of an
-/// unbounded list.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct ListRefString(pub String);
+checked_string!(
+    /// A reference to another entity. The kind and namespace may be left out: the field's default
+    /// kind and the holder's own namespace fill them in.
+    EntityRefString,
+    "EntityRef",
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": REF_MAX_LEN,
+        "x-kubernetes-validations": [ref_rule()],
+    })
+);
 
-impl JsonSchema for ListRefString {
-    fn schema_name() -> Cow<'static, str> {
-        "ListEntityRef".into()
-    }
+checked_string!(
+    /// A reference inside a list that may be long (members, children, APIs). It is checked with a
+    /// schema pattern rather than CEL: CEL's cost budget does not allow a rule per item of an
+    /// unbounded list.
+    ListRefString,
+    "ListEntityRef",
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": REF_MAX_LEN,
+        "pattern": REF_PATTERN,
+    })
+);
 
-    fn inline_schema() -> bool {
-        true
-    }
+checked_string!(
+    /// A reference whose kind must be written out, as `dependsOn` and `dependencyOf` require
+    /// (`component:name`, `resource:namespace/name`).
+    KindedRefString,
+    "KindedEntityRef",
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": REF_MAX_LEN,
+        "x-kubernetes-validations": [
+            ref_rule(),
+            {
+                "rule": format!("self.matches('{KINDED_PATTERN}')"),
+                "message": "must name the target's kind, e.g. component:name or resource:namespace/name",
+            },
+        ],
+    })
+);
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": REF_MAX_LEN,
-            "pattern": REF_PATTERN,
-        })
-    }
-}
-
-impl ListRefString {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// A reference whose kind must be written out, as `dependsOn` and `dependencyOf` require
-/// (`component:name`, `resource:namespace/name`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct KindedRefString(pub String);
-
-impl JsonSchema for KindedRefString {
-    fn schema_name() -> Cow<'static, str> {
-        "KindedEntityRef".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": REF_MAX_LEN,
-            "x-kubernetes-validations": [
-                ref_rule(),
-                {
-                    "rule": format!("self.matches('{KINDED_PATTERN}')"),
-                    "message": "must name the target's kind, e.g. component:name or resource:namespace/name",
-                },
-            ],
-        })
-    }
-}
-
-/// A tag: lowercase words of `a-z0-9:+#` joined by single hyphens, at most 63 characters.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Tag(pub String);
-
-impl JsonSchema for Tag {
-    fn schema_name() -> Cow<'static, str> {
-        "Tag".into()
-    }
-
-    fn inline_schema() -> bool {
-        true
-    }
-
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": "string",
-            "minLength": 1,
-            "maxLength": 63,
-            "x-kubernetes-validations": [{
-                "rule": format!("self.matches('{TAG_PATTERN}')"),
-                "message": "must be lowercase a-z, 0-9, ':', '+' or '#', in words joined by single '-' (e.g. java, python:3, c++)",
-            }],
-        })
-    }
-}
+checked_string!(
+    /// A tag: lowercase words of `a-z0-9:+#` joined by single hyphens, at most 63 characters.
+    Tag,
+    "Tag",
+    json_schema!({
+        "type": "string",
+        "minLength": 1,
+        "maxLength": 63,
+        "x-kubernetes-validations": [{
+            "rule": format!("self.matches('{TAG_PATTERN}')"),
+            "message": "must be lowercase a-z, 0-9, ':', '+' or '#', in words joined by single '-' (e.g. java, python:3, c++)",
+        }],
+    })
+);
 
 /// A link shown with the entity, such as a dashboard or runbook.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -202,18 +178,6 @@ pub struct Profile {
 /// Keys of `spec` that Playbill does not know. Backstage allows any extra keys in `spec`, so they
 /// are kept as they are.
 pub type ExtraFields = std::collections::BTreeMap<String, serde_json::Value>;
-
-impl EntityRefString {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl KindedRefString {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
 
 #[cfg(test)]
 mod tests {

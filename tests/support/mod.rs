@@ -192,3 +192,111 @@ pub fn parse_docs(yaml: &str) -> Vec<serde_json::Value> {
         .filter(|v| !v.is_null())
         .collect()
 }
+
+/// An operator process started by a test. It runs until dropped, or until the test process
+/// exits: it is told to stop when its standard input closes.
+pub struct OperatorProcess {
+    pub child: std::process::Child,
+    pub port: u16,
+}
+
+impl OperatorProcess {
+    /// Starts `playbill run` on a free loopback port with `args` added; logs go to
+    /// `target/e2e-<log_name>-<port>.log`.
+    pub fn start(args: &[&str], log_name: &str) -> OperatorProcess {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let log =
+            std::fs::File::create(repo_root().join(format!("target/e2e-{log_name}-{port}.log")))
+                .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_playbill"))
+            .args([
+                "run",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--lease-namespace",
+                "default",
+                "--exit-on-stdin-close",
+            ])
+            .args(args)
+            .env("KUBECONFIG", kubeconfig())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("operator starts");
+        OperatorProcess { child, port }
+    }
+
+    /// Sends SIGTERM, as Kubernetes does, and waits for the process to exit.
+    pub fn stop(&mut self, timeout: std::time::Duration) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + timeout;
+        while self.child.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "operator did not stop on SIGTERM"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// The sum of a metric's samples (all label sets), if the operator exports it.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        let (_, body) = http_get(self.port, "/metrics")?;
+        let values: Vec<f64> = body
+            .lines()
+            .filter(|l| {
+                l.strip_prefix(name)
+                    .is_some_and(|rest| rest.starts_with(' ') || rest.starts_with('{'))
+            })
+            .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+            .collect();
+        (!values.is_empty()).then(|| values.iter().sum())
+    }
+}
+
+impl Drop for OperatorProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP GET on loopback: (status code, body).
+pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    use std::io::Read;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+/// Polls `ok` every 100 ms until it holds, failing the test after `timeout`.
+pub fn wait_for(timeout: std::time::Duration, what: &str, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
