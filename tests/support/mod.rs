@@ -166,8 +166,19 @@ impl Drop for Namespaces {
 /// catalog, references included, into a test's own namespaces.
 pub const EXAMPLE_PREFIX: &str = "acme-";
 
+/// References match case-insensitively, so `Acme-Org/Team-A` is moved too (keeping its case).
 pub fn relocate(yaml: &str, prefix: &str) -> String {
-    yaml.replace(EXAMPLE_PREFIX, &format!("{prefix}-{EXAMPLE_PREFIX}"))
+    let lower = yaml.to_ascii_lowercase();
+    let mut out = String::with_capacity(yaml.len() + 64);
+    let mut last = 0;
+    for (i, _) in lower.match_indices(EXAMPLE_PREFIX) {
+        out.push_str(&yaml[last..i]);
+        out.push_str(prefix);
+        out.push('-');
+        last = i;
+    }
+    out.push_str(&yaml[last..]);
+    out
 }
 
 /// The YAML of every file in `dir` (sorted by name), concatenated as one stream.
