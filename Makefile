@@ -44,6 +44,7 @@ unit:
 
 test: lint check-crds $(CLUSTER_DEP)
 	$(CARGO) test --locked --all-targets
+	cd tests/argocd && go test ./...
 	$(MAKE) test-backstage
 
 # Differential test: Playbill's relations against Backstage's own catalog code from npm.
