@@ -28,8 +28,11 @@ help:
 build:
 	$(CARGO) build --locked --release
 
+# The chart carries its own copy of the CRDs, and deploy/ is rendered from the chart.
 crds:
 	$(CARGO) run --locked --quiet -- crds > crds/catalog.playbill.dev.yaml
+	cp crds/catalog.playbill.dev.yaml charts/playbill/crds/catalog.playbill.dev.yaml
+	scripts/helm.sh render-deploy
 
 check-crds:
 	@$(CARGO) run --locked --quiet -- crds | diff -u crds/catalog.playbill.dev.yaml - \
@@ -43,6 +46,7 @@ unit:
 	$(CARGO) test --locked --lib --bins
 
 test: lint check-crds $(CLUSTER_DEP)
+	scripts/helm.sh build
 	$(CARGO) test --locked --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) test-backstage
