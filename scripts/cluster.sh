@@ -27,19 +27,9 @@ STATE_DIR="$PB/state"
 UP_TIMEOUT="${CLUSTER_UP_TIMEOUT:-120}"
 STOP_TIMEOUT="${CLUSTER_STOP_TIMEOUT:-30}"
 
-log() { printf 'cluster: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-now_ms() { date +%s%3N; }
-elapsed() { local ms=$(( $(now_ms) - $1 )); printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
-
-go_bin() {
-	if [[ -n "${GO:-}" ]]; then echo "$GO"
-	elif command -v go >/dev/null 2>&1; then command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-	else die "Go toolchain not found (set GO=/path/to/go)"
-	fi
-}
+LOG_TAG=cluster
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # needs_build is true if a binary is missing or older than any Go source, go.mod or go.sum.
 needs_build() {

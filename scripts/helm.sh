@@ -25,19 +25,9 @@ DEPLOY="$ROOT/deploy"
 RELEASE_NAME="playbill"
 RELEASE_NAMESPACE="playbill-system"
 
-log() { printf 'helm.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-
-now_ms() { date +%s%3N; }
-elapsed() { local ms=$(( $(now_ms) - $1 )); printf '%d.%01ds' $((ms / 1000)) $(((ms % 1000) / 100)); }
-
-go_bin() {
-	if [[ -n "${GO:-}" ]]; then echo "$GO"
-	elif command -v go >/dev/null 2>&1; then command -v go
-	elif [[ -x /usr/local/go/bin/go ]]; then echo /usr/local/go/bin/go
-	else die "Go toolchain not found (set GO=/path/to/go)"
-	fi
-}
+LOG_TAG=helm.sh
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # needs_build is true if the binary is missing or older than go.mod, go.sum or any Go source.
 needs_build() {
