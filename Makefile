@@ -16,11 +16,12 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build crds check-crds lint unit test test-backstage cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build crds check-crds lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
+	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
 	@echo "make crds          regenerate crds/ from the Rust types"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
 	@echo "make cluster-down  stop it and delete its data"
@@ -55,6 +56,12 @@ test: lint check-crds $(CLUSTER_DEP)
 test-backstage:
 	$(CARGO) build --locked --quiet
 	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
+
+# SPEC §8 benchmark against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
+N ?= 1000
+bench: $(CLUSTER_DEP)
+	$(CARGO) build --locked --release
+	$(CARGO) run --locked --release --bin bench -- --n $(N)
 
 cluster-up:
 	@scripts/cluster.sh up

@@ -1,0 +1,1106 @@
+//! The SPEC §8 benchmark: loads a generated catalog of N entities into the cluster, times the
+//! floor (N precomputed status patches from a plain client), starts the operator cold and times
+//! its convergence, then measures idle writes, change latency, peak RSS and CPU.
+//!
+//! `cargo run --release --bin bench -- --n 1000` (uses `.playbill/kubeconfig` unless KUBECONFIG
+//! is set). Writes `target/bench/results.json`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::PostParams;
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde_json::{Value, json};
+
+use playbill::api::{
+    API, Component, Domain, EntityStatus, GROUP, Group, Resource, System, User, VERSION,
+    entity_from_value,
+};
+use playbill::controller::FIELD_MANAGER;
+use playbill::index::{DEFAULT_MAX_RELATIONS_PER_TYPE, RelationIndex};
+use playbill::model::{EntityRef, Kind};
+use playbill::status::render;
+
+type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+#[derive(Parser)]
+#[command(about = "Playbill benchmark (SPEC §8)")]
+struct Args {
+    /// Number of catalog entities.
+    #[arg(long, default_value_t = 1000)]
+    n: usize,
+    /// Status patches in flight, for the floor and the operator alike.
+    #[arg(long, default_value_t = 8)]
+    concurrency: usize,
+    /// Creates in flight while loading the catalog.
+    #[arg(long, default_value_t = 16)]
+    load_concurrency: usize,
+    /// Seconds of an unchanged catalog during which writes are counted.
+    #[arg(long, default_value_t = 60)]
+    idle_seconds: u64,
+    /// Trials of each change scenario.
+    #[arg(long, default_value_t = 10)]
+    trials: usize,
+    /// Give up waiting for convergence after this many seconds.
+    #[arg(long, default_value_t = 300)]
+    timeout_seconds: u64,
+    /// The operator binary.
+    #[arg(long, default_value = "target/release/playbill")]
+    operator: PathBuf,
+    /// Leave the bench namespaces in place at the end.
+    #[arg(long)]
+    keep: bool,
+}
+
+const PREFIX: &str = "bench-";
+const FLOOR_PREFIX: &str = "bench-floor-";
+const NAMESPACES: usize = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Catalog generation
+
+/// A small deterministic generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Obj {
+    kind: Kind,
+    ns: String,
+    name: String,
+    spec: Value,
+    generation: i64,
+}
+
+impl Obj {
+    fn key(&self) -> String {
+        EntityRef::of(self.kind, &self.ns, &self.name).to_string()
+    }
+    fn manifest(&self) -> Value {
+        json!({
+            "apiVersion": format!("{GROUP}/{VERSION}"),
+            "kind": self.kind.name(),
+            "metadata": {"name": self.name, "namespace": self.ns, "generation": self.generation},
+            "spec": self.spec,
+        })
+    }
+}
+
+struct Sizes {
+    groups: usize,
+    users: usize,
+    domains: usize,
+    systems: usize,
+    apis: usize,
+    resources: usize,
+    components: usize,
+}
+
+fn sizes(c: usize) -> Sizes {
+    let groups = (c * 6 / 100).max(3);
+    let users = c * 20 / 100;
+    let domains = (c * 2 / 100).max(1);
+    let systems = (c * 7 / 100).max(2);
+    let apis = c * 15 / 100;
+    let resources = c * 10 / 100;
+    let components = c - groups - users - domains - systems - apis - resources;
+    Sizes {
+        groups,
+        users,
+        domains,
+        systems,
+        apis,
+        resources,
+        components,
+    }
+}
+
+/// The catalog: N entities over four namespaces `<prefix>0..3`, the same for every prefix.
+fn generate(n: usize, prefix: &str) -> Vec<Obj> {
+    let mut rng = Rng(0x5eed);
+    let mut out = Vec::with_capacity(n);
+    let counts: Vec<usize> = (0..NAMESPACES)
+        .map(|j| n / NAMESPACES + usize::from(j < n % NAMESPACES))
+        .collect();
+    let all: Vec<Sizes> = counts.iter().map(|&c| sizes(c)).collect();
+    for (j, s) in all.iter().enumerate() {
+        let ns = format!("{prefix}{j}");
+        let next = (j + 1) % NAMESPACES;
+        let other = &all[next];
+        let other_ns = format!("{prefix}{next}");
+        let mut push = |kind: Kind, name: String, spec: Value| {
+            out.push(Obj {
+                kind,
+                ns: ns.clone(),
+                name,
+                spec,
+                generation: 1,
+            })
+        };
+        // A group owner, sometimes in the next namespace, sometimes a user.
+        let owner = |rng: &mut Rng| -> String {
+            if rng.chance(10) {
+                format!("{other_ns}/group-{}", rng.below(other.groups))
+            } else if rng.chance(10) && s.users > 0 {
+                format!("user:user-{}", rng.below(s.users))
+            } else {
+                format!("group-{}", rng.below(s.groups))
+            }
+        };
+        // Groups: a tree, each with up to four children; both sides state the link.
+        for i in 0..s.groups {
+            let children: Vec<String> = (4 * i + 1..=4 * i + 4)
+                .filter(|c| *c < s.groups)
+                .map(|c| format!("group-{c}"))
+                .collect();
+            let mut spec = json!({
+                "type": if i == 0 { "root" } else if i <= 4 { "business-unit" } else { "team" },
+                "children": children,
+                "profile": {"displayName": format!("Group {i}")},
+            });
+            if i > 0 {
+                spec["parent"] = json!(format!("group-{}", (i - 1) / 4));
+            }
+            if rng.chance(3) {
+                spec["children"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(json!(format!("ghost-group-{i}")));
+            }
+            push(Kind::Group, format!("group-{i}"), spec);
+        }
+        // Users: memberOf a team; a third also of group-1, the large group.
+        for i in 0..s.users {
+            let mut member_of = vec![json!(format!("group-{}", rng.below(s.groups)))];
+            if i % 3 == 0 {
+                member_of.push(json!("group-1"));
+            }
+            if rng.chance(3) {
+                member_of.push(json!(format!("ghost-group-u{i}")));
+            }
+            push(
+                Kind::User,
+                format!("user-{i}"),
+                json!({"memberOf": member_of, "profile": {"email": format!("user-{i}@example.com")}}),
+            );
+        }
+        for i in 0..s.domains {
+            let mut spec = json!({"owner": owner(&mut rng)});
+            if i > 0 && rng.chance(30) {
+                spec["subdomainOf"] = json!("domain-0");
+            }
+            if rng.chance(3) {
+                spec["owner"] = json!(format!("ghost-team-d{i}"));
+            }
+            push(Kind::Domain, format!("domain-{i}"), spec);
+        }
+        for i in 0..s.systems {
+            let mut spec = json!({
+                "owner": owner(&mut rng),
+                "domain": format!("domain-{}", rng.below(s.domains)),
+            });
+            if rng.chance(3) {
+                spec["owner"] = json!(format!("ghost-team-s{i}"));
+            }
+            push(Kind::System, format!("system-{i}"), spec);
+        }
+        for i in 0..s.apis {
+            let mut spec = json!({
+                "type": "openapi",
+                "lifecycle": "production",
+                "owner": owner(&mut rng),
+                "system": format!("system-{}", rng.below(s.systems)),
+                "definition": "openapi: 3.0.0",
+            });
+            if rng.chance(3) {
+                spec["system"] = json!(format!("ghost-system-a{i}"));
+            }
+            push(Kind::Api, format!("api-{i}"), spec);
+        }
+        for i in 0..s.resources {
+            let mut spec = json!({
+                "type": "database",
+                "owner": owner(&mut rng),
+                "system": format!("system-{}", rng.below(s.systems)),
+            });
+            let mut deps = Vec::new();
+            if i > 0 && rng.chance(20) {
+                deps.push(format!("resource:resource-{}", rng.below(i)));
+            }
+            if rng.chance(3) {
+                deps.push(format!("resource:ghost-resource-{i}"));
+            }
+            if !deps.is_empty() {
+                spec["dependsOn"] = json!(deps);
+            }
+            push(Kind::Resource, format!("resource-{i}"), spec);
+        }
+        for i in 0..s.components {
+            let mut spec = json!({
+                "type": "service",
+                "lifecycle": "production",
+                "owner": owner(&mut rng),
+                "system": format!("system-{}", rng.below(s.systems)),
+            });
+            if i < s.apis {
+                spec["providesApis"] = json!([format!("api-{i}")]);
+            }
+            let consumes: Vec<String> = (0..rng.below(4))
+                .map(|_| {
+                    if rng.chance(10) && other.apis > 0 {
+                        format!("{other_ns}/api-{}", rng.below(other.apis))
+                    } else {
+                        format!("api-{}", rng.below(s.apis))
+                    }
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if !consumes.is_empty() && s.apis > 0 {
+                spec["consumesApis"] = json!(consumes);
+            }
+            let mut deps: Vec<String> = (0..rng.below(3))
+                .filter_map(|_| {
+                    if rng.chance(70) {
+                        (i > 0).then(|| format!("component:component-{}", rng.below(i)))
+                    } else {
+                        (s.resources > 0)
+                            .then(|| format!("resource:resource-{}", rng.below(s.resources)))
+                    }
+                })
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            if rng.chance(3) {
+                deps.push(format!("component:ghost-component-{i}"));
+            }
+            if !deps.is_empty() {
+                spec["dependsOn"] = json!(deps);
+            }
+            if i > 0 && rng.chance(10) {
+                spec["subcomponentOf"] = json!(format!("component-{}", rng.below(i)));
+            }
+            push(Kind::Component, format!("component-{i}"), spec);
+        }
+    }
+    out
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pure model of what every status should be
+
+/// A status with the one field no pure computation can know (lastTransitionTime) blanked.
+fn normalise(mut s: EntityStatus) -> EntityStatus {
+    for c in &mut s.conditions {
+        c.last_transition_time = Time(Default::default());
+    }
+    s
+}
+
+struct Model {
+    index: RelationIndex,
+    objs: BTreeMap<String, Obj>,
+    expected: HashMap<String, EntityStatus>,
+}
+
+impl Model {
+    fn new(objs: &[Obj]) -> Model {
+        let mut m = Model {
+            index: RelationIndex::new(DEFAULT_MAX_RELATIONS_PER_TYPE),
+            objs: BTreeMap::new(),
+            expected: HashMap::new(),
+        };
+        for o in objs {
+            m.upsert_quiet(o.clone());
+        }
+        m.recompute();
+        m
+    }
+
+    fn upsert_quiet(&mut self, o: Obj) {
+        let entity = entity_from_value(o.manifest())
+            .expect("a catalog kind")
+            .expect("a valid entity");
+        self.index.upsert(&entity, Some(o.generation));
+        self.objs.insert(o.key(), o);
+    }
+
+    /// Recomputes every expected status; returns the keys whose expectation changed.
+    fn recompute(&mut self) -> Vec<String> {
+        self.index.take_dirty();
+        let zero = Time(Default::default());
+        let mut now: HashMap<String, EntityStatus> = HashMap::new();
+        for r in self.index.refs() {
+            if let Some(d) = self.index.desired(r) {
+                now.insert(r.to_string(), normalise(render(&d, None, &zero)));
+            }
+        }
+        let mut changed: Vec<String> = now
+            .iter()
+            .filter(|(k, v)| self.expected.get(*k) != Some(v))
+            .map(|(k, _)| k.clone())
+            .collect();
+        changed.extend(
+            self.expected
+                .keys()
+                .filter(|k| !now.contains_key(*k))
+                .cloned(),
+        );
+        self.expected = now;
+        changed
+    }
+
+    fn upsert(&mut self, o: Obj) -> Vec<String> {
+        self.upsert_quiet(o);
+        self.recompute()
+    }
+
+    fn remove(&mut self, key: &str) -> Vec<String> {
+        let o = self.objs.remove(key).expect("known object");
+        self.index.remove(&EntityRef::of(o.kind, &o.ns, &o.name));
+        self.recompute()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cluster helpers
+
+struct Cluster {
+    client: kube::Client,
+    resources: HashMap<Kind, ApiResource>,
+}
+
+impl Cluster {
+    fn api(&self, kind: Kind, ns: &str) -> Api<DynamicObject> {
+        Api::namespaced_with(self.client.clone(), ns, &self.resources[&kind])
+    }
+
+    async fn delete_namespaces(&self, prefix: &str) -> Res<()> {
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        let names: Vec<String> = nss
+            .list(&ListParams::default())
+            .await?
+            .items
+            .into_iter()
+            .filter_map(|n| n.metadata.name)
+            .filter(|n| is_ns(n, prefix))
+            .collect();
+        for n in &names {
+            // Deleting the objects first keeps the namespace controller's work short.
+            for kind in Kind::ALL {
+                let _ = self
+                    .api(kind, n)
+                    .delete_collection(&DeleteParams::default(), &ListParams::default())
+                    .await;
+            }
+            let _ = nss.delete(n, &DeleteParams::default()).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(180);
+        loop {
+            let left = nss
+                .list(&ListParams::default())
+                .await?
+                .items
+                .into_iter()
+                .filter_map(|n| n.metadata.name)
+                .filter(|n| is_ns(n, prefix))
+                .count();
+            if left == 0 {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{left} namespaces {prefix}* still terminating").into());
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
+    async fn load(&self, objs: &[Obj], prefix: &str, concurrency: usize) -> Res<()> {
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        for j in 0..NAMESPACES {
+            let ns: Namespace =
+                serde_json::from_value(json!({"metadata": {"name": format!("{prefix}{j}")}}))?;
+            nss.create(&PostParams::default(), &ns).await?;
+        }
+        futures::stream::iter(objs)
+            .map(|o| async move {
+                let mut m = o.manifest();
+                m["metadata"].as_object_mut().unwrap().remove("generation");
+                let obj: DynamicObject = serde_json::from_value(m)?;
+                self.api(o.kind, &o.ns)
+                    .create(&PostParams::default(), &obj)
+                    .await?;
+                Res::Ok(())
+            })
+            .buffer_unordered(concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Every bench entity's status (normalised), keyed by reference, from one list per kind.
+    async fn observed(&self, prefix: &str) -> Res<HashMap<String, Option<EntityStatus>>> {
+        let lists = futures::future::try_join_all(Kind::ALL.into_iter().map(|kind| async move {
+            let api: Api<DynamicObject> =
+                Api::all_with(self.client.clone(), &self.resources[&kind]);
+            let list = api.list(&ListParams::default().match_any()).await?;
+            Res::Ok((kind, list.items))
+        }))
+        .await?;
+        let mut out = HashMap::new();
+        for (kind, items) in lists {
+            for o in items {
+                let ns = o.metadata.namespace.clone().unwrap_or_default();
+                if !is_ns(&ns, prefix) {
+                    continue;
+                }
+                let key = EntityRef::of(kind, &ns, o.metadata.name.as_deref().unwrap_or(""));
+                out.insert(key.to_string(), status_of(&o));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The normalised status of one object, `None` inside when it has none, `None` outside when
+    /// the object does not exist.
+    async fn observed_one(&self, key: &str) -> Res<Option<Option<EntityStatus>>> {
+        let r = parse_key(key);
+        let kind = Kind::parse(&r.kind).expect("known kind");
+        match self.api(kind, &r.namespace).get_opt(&r.name).await? {
+            None => Ok(None),
+            Some(o) => Ok(Some(status_of(&o))),
+        }
+    }
+}
+
+/// `bench-0` but not `bench-floor-0` for the prefix `bench-`.
+fn is_ns(ns: &str, prefix: &str) -> bool {
+    ns.strip_prefix(prefix)
+        .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()) && !rest.is_empty())
+}
+
+fn parse_key(key: &str) -> EntityRef {
+    let (kind, rest) = key.split_once(':').expect("kind:ns/name");
+    let (ns, name) = rest.split_once('/').expect("kind:ns/name");
+    EntityRef {
+        kind: kind.into(),
+        namespace: ns.into(),
+        name: name.into(),
+    }
+}
+
+fn status_of(o: &DynamicObject) -> Option<EntityStatus> {
+    o.data
+        .get("status")
+        .and_then(|s| serde_json::from_value::<EntityStatus>(s.clone()).ok())
+        .map(normalise)
+}
+
+/// How many expected statuses are not (yet) observed, and an example.
+fn mismatches(
+    expected: &HashMap<String, EntityStatus>,
+    observed: &HashMap<String, Option<EntityStatus>>,
+) -> (usize, Option<String>) {
+    let mut n = 0;
+    let mut example = None;
+    for (k, want) in expected {
+        if observed.get(k).and_then(|s| s.as_ref()) != Some(want) {
+            n += 1;
+            if example.is_none() {
+                example = Some(k.clone());
+            }
+        }
+    }
+    (n, example)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The operator process
+
+struct Operator {
+    child: Child,
+    port: u16,
+    lease: String,
+}
+
+impl Operator {
+    fn start(args: &Args, kubeconfig: &str, log: &std::path::Path) -> Res<Operator> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let lease = format!("bench-{}-{port}", std::process::id());
+        let child = Command::new(&args.operator)
+            .args([
+                "run",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--lease-namespace",
+                "default",
+                "--lease-name",
+                &lease,
+                "--concurrency",
+                &args.concurrency.to_string(),
+                "--exit-on-stdin-close",
+            ])
+            .env("KUBECONFIG", kubeconfig)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(log)?)
+            .spawn()?;
+        Ok(Operator { child, port, lease })
+    }
+
+    async fn metrics(&self) -> Res<String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", self.port)).await?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).await?;
+        Ok(body)
+    }
+
+    /// The sum of a metric's samples over all label sets.
+    async fn metric(&self, name: &str) -> Res<f64> {
+        Ok(metric_sum(&self.metrics().await?, name))
+    }
+
+    fn proc_status(&self) -> (f64, f64) {
+        let pid = self.child.id();
+        let hwm_kib = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmHWM:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+            })
+            .unwrap_or(0.0);
+        let cpu = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                // Fields after the parenthesised command; utime and stime are fields 14 and 15.
+                let rest = &s[s.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let ticks = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+                Some(ticks / 100.0)
+            })
+            .unwrap_or(0.0);
+        (hwm_kib / 1024.0, cpu)
+    }
+
+    fn stop(mut self) {
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|r| r.starts_with('{') || r.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Change trials
+
+/// Polls the affected objects until each shows what the model expects; returns the time since
+/// `t0`.
+async fn wait_affected(
+    cluster: &Cluster,
+    model: &Model,
+    affected: &[String],
+    t0: Instant,
+    timeout: Duration,
+) -> Res<Duration> {
+    let mut pending: Vec<String> = affected.to_vec();
+    loop {
+        let results = futures::future::try_join_all(pending.iter().map(|k| async move {
+            let got = cluster.observed_one(k).await?;
+            let ok = match (model.expected.get(k), got) {
+                (None, None) => true,
+                (Some(want), Some(Some(have))) => *want == have,
+                _ => false,
+            };
+            Res::Ok(ok)
+        }))
+        .await?;
+        pending = pending
+            .into_iter()
+            .zip(results)
+            .filter(|(_, ok)| !ok)
+            .map(|(k, _)| k)
+            .collect();
+        if pending.is_empty() {
+            return Ok(t0.elapsed());
+        }
+        if t0.elapsed() > timeout {
+            return Err(format!("change not reflected: {pending:?}").into());
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+async fn merge_spec(cluster: &Cluster, o: &Obj, spec: Value) -> Res<i64> {
+    let obj = cluster
+        .api(o.kind, &o.ns)
+        .patch(
+            &o.name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": spec})),
+        )
+        .await?;
+    Ok(obj.metadata.generation.unwrap_or(0))
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[i.clamp(1, sorted.len()) - 1]
+}
+
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::main]
+async fn main() -> Res<()> {
+    let args = Args::parse();
+    let root = std::env::current_dir()?;
+    let kubeconfig = std::env::var("KUBECONFIG").unwrap_or_else(|_| {
+        root.join(".playbill/kubeconfig")
+            .to_string_lossy()
+            .into_owned()
+    });
+    let config = kube::Config::from_custom_kubeconfig(
+        Kubeconfig::read_from(&kubeconfig)?,
+        &KubeConfigOptions::default(),
+    )
+    .await?;
+    let client = kube::Client::try_from(config)?;
+    let resources: HashMap<Kind, ApiResource> = [
+        (Kind::Component, ApiResource::erase::<Component>(&())),
+        (Kind::System, ApiResource::erase::<System>(&())),
+        (Kind::Api, ApiResource::erase::<API>(&())),
+        (Kind::Resource, ApiResource::erase::<Resource>(&())),
+        (Kind::Domain, ApiResource::erase::<Domain>(&())),
+        (Kind::Group, ApiResource::erase::<Group>(&())),
+        (Kind::User, ApiResource::erase::<User>(&())),
+    ]
+    .into();
+    let cluster = Cluster { client, resources };
+    let out_dir = root.join("target/bench");
+    std::fs::create_dir_all(&out_dir)?;
+    let n = args.n;
+
+    // 1. The catalog.
+    let objs = generate(n, PREFIX);
+    let floor_objs = generate(n, FLOOR_PREFIX);
+    assert_eq!(objs.len(), n);
+    let mut model = Model::new(&objs);
+    let floor_model = Model::new(&floor_objs);
+    let unresolved = model
+        .expected
+        .values()
+        .filter(|s| !s.unresolved_refs.is_empty())
+        .count();
+    println!(
+        "catalog: {n} entities, {unresolved} with unresolved references ({:.1}%)",
+        100.0 * unresolved as f64 / n as f64
+    );
+    let foreign = {
+        let mut c = 0;
+        for kind in Kind::ALL {
+            let api: Api<DynamicObject> =
+                Api::all_with(cluster.client.clone(), &cluster.resources[&kind]);
+            c += api
+                .list(&ListParams::default())
+                .await?
+                .items
+                .iter()
+                .filter(|o| {
+                    let ns = o.metadata.namespace.as_deref().unwrap_or("");
+                    !is_ns(ns, PREFIX) && !is_ns(ns, FLOOR_PREFIX)
+                })
+                .count();
+        }
+        c
+    };
+    if foreign > 0 {
+        println!(
+            "warning: {foreign} catalog objects outside the bench namespaces; the operator sees them too"
+        );
+    }
+    cluster.delete_namespaces(PREFIX).await?;
+    cluster.delete_namespaces(FLOOR_PREFIX).await?;
+    cluster
+        .load(&floor_objs, FLOOR_PREFIX, args.load_concurrency)
+        .await?;
+
+    // 2. The floor: N precomputed status patches, same concurrency and field manager, on an
+    // identical copy of the catalog that is deleted before the operator starts.
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let patches: Vec<(Kind, String, String, Value)> = floor_objs
+        .iter()
+        .map(|o| {
+            let d = floor_model
+                .index
+                .desired(&EntityRef::of(o.kind, &o.ns, &o.name))
+                .expect("desired");
+            let patch = json!({
+                "apiVersion": format!("{GROUP}/{VERSION}"),
+                "kind": o.kind.name(),
+                "status": render(&d, None, &now),
+            });
+            (o.kind, o.ns.clone(), o.name.clone(), patch)
+        })
+        .collect();
+    // The same 100 ms list polling that watches the operator runs during the floor too, so both
+    // see the same API server load.
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let poller = async {
+        let mut stop = stop_rx;
+        let mut polls = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.changed() => return polls,
+            }
+            let _ = cluster.observed(FLOOR_PREFIX).await;
+            polls += 1;
+        }
+    };
+    let t = Instant::now();
+    let patching = async {
+        let r = futures::stream::iter(&patches)
+            .map(|(kind, ns, name, patch)| {
+                let api = cluster.api(*kind, ns);
+                async move {
+                    api.patch_status(
+                        name,
+                        &PatchParams::apply(FIELD_MANAGER).force(),
+                        &Patch::Apply(patch),
+                    )
+                    .await?;
+                    Res::Ok(())
+                }
+            })
+            .buffer_unordered(args.concurrency)
+            .try_collect::<Vec<()>>()
+            .await;
+        let elapsed = t.elapsed().as_secs_f64();
+        let _ = stop_tx.send(true);
+        r.map(|_| elapsed)
+    };
+    let (floor, floor_polls) = tokio::join!(patching, poller);
+    let floor_seconds = floor?;
+    println!("floor: {n} status patches in {floor_seconds:.3}s ({floor_polls} polls alongside)");
+    cluster.delete_namespaces(FLOOR_PREFIX).await?;
+    let t = Instant::now();
+    cluster.load(&objs, PREFIX, args.load_concurrency).await?;
+    println!(
+        "loaded {n} entities into {PREFIX}0..3 in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+
+    // 3. The operator, cold.
+    let log = out_dir.join("operator.log");
+    let t0 = Instant::now();
+    let op = Operator::start(&args, &kubeconfig, &log)?;
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let mut polls = 0;
+    let converge_seconds = loop {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        polls += 1;
+        let observed = cluster.observed(PREFIX).await?;
+        let (bad, example) = mismatches(&model.expected, &observed);
+        if bad == 0 {
+            break t0.elapsed().as_secs_f64();
+        }
+        if t0.elapsed() > timeout {
+            let k = example.unwrap();
+            eprintln!(
+                "not converged: {bad} statuses differ; e.g. {k}:\n want {:?}\n have {:?}",
+                model.expected.get(&k),
+                observed.get(&k)
+            );
+            op.stop();
+            return Err("operator did not converge".into());
+        }
+    };
+    let (_, cpu_converge) = op.proc_status();
+    let metrics_at_converge = op.metrics().await?;
+    let writes_at_converge = metric_sum(&metrics_at_converge, "playbill_status_writes_total");
+    let writes_per_entity = writes_at_converge / n as f64;
+    println!(
+        "operator converged in {converge_seconds:.3}s ({polls} polls), {writes_at_converge} writes"
+    );
+
+    // 4. Idle writes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let before_idle = op.metric("playbill_status_writes_total").await?;
+    let settle_writes = before_idle - writes_at_converge;
+    println!("idle: waiting {}s", args.idle_seconds);
+    tokio::time::sleep(Duration::from_secs(args.idle_seconds)).await;
+    let idle_writes = op.metric("playbill_status_writes_total").await? - before_idle;
+
+    // 5. Change latency.
+    let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let change_timeout = Duration::from_secs(30);
+    let comps: Vec<String> = model
+        .objs
+        .iter()
+        .filter(|(_, o)| o.kind == Kind::Component && o.spec.get("system").is_some())
+        .map(|(k, _)| k.clone())
+        .collect();
+    let teams: Vec<String> = model
+        .objs
+        .iter()
+        .filter(|(_, o)| o.kind == Kind::Group && o.spec["type"] == "team")
+        .map(|(k, _)| k.clone())
+        .collect();
+    let users: Vec<String> = model
+        .objs
+        .iter()
+        .filter(|(_, o)| {
+            o.kind == Kind::User
+                && !o.spec["memberOf"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|g| g == "group-1")
+        })
+        .map(|(k, _)| k.clone())
+        .collect();
+    let mut affected_sizes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for trial in 0..args.trials {
+        // (a) A Component moved to another System.
+        let key = &comps[(trial * 7919) % comps.len()];
+        let mut o = model.objs[key].clone();
+        let old = o.spec["system"].as_str().unwrap().to_owned();
+        let systems = sizes(n / NAMESPACES).systems;
+        let mut new = old.clone();
+        for step in 1..systems {
+            new = format!("system-{}", (trial * 13 + step) % systems);
+            if new != old {
+                break;
+            }
+        }
+        o.spec["system"] = json!(new);
+        o.generation += 1;
+        let affected = model.upsert(o.clone());
+        let t = Instant::now();
+        let generation = merge_spec(&cluster, &o, json!({"system": new})).await?;
+        assert_eq!(generation, o.generation, "generation of {key}");
+        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
+        samples
+            .entry("component moved")
+            .or_default()
+            .push(d.as_secs_f64() * 1e3);
+        affected_sizes
+            .entry("component moved")
+            .or_default()
+            .push(affected.len());
+
+        // (b) A Group deleted, then re-created.
+        let key = teams[(trial * 31) % teams.len()].clone();
+        let o = model.objs[&key].clone();
+        let affected = model.remove(&key);
+        let t = Instant::now();
+        cluster
+            .api(o.kind, &o.ns)
+            .delete(&o.name, &DeleteParams::default())
+            .await?;
+        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
+        samples
+            .entry("group deleted")
+            .or_default()
+            .push(d.as_secs_f64() * 1e3);
+        affected_sizes
+            .entry("group deleted")
+            .or_default()
+            .push(affected.len());
+        let mut o = o;
+        o.generation = 1;
+        let affected = model.upsert(o.clone());
+        let mut m = o.manifest();
+        m["metadata"].as_object_mut().unwrap().remove("generation");
+        let obj: DynamicObject = serde_json::from_value(m)?;
+        let t = Instant::now();
+        cluster
+            .api(o.kind, &o.ns)
+            .create(&PostParams::default(), &obj)
+            .await?;
+        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
+        samples
+            .entry("group re-created")
+            .or_default()
+            .push(d.as_secs_f64() * 1e3);
+        affected_sizes
+            .entry("group re-created")
+            .or_default()
+            .push(affected.len());
+
+        // (c) A User added to the large Group.
+        let key = &users[(trial * 101) % users.len()];
+        let mut o = model.objs[key].clone();
+        o.spec["memberOf"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("group-1"));
+        o.generation += 1;
+        let affected = model.upsert(o.clone());
+        let t = Instant::now();
+        let generation = merge_spec(
+            &cluster,
+            &o,
+            json!({"memberOf": o.spec["memberOf"].clone()}),
+        )
+        .await?;
+        assert_eq!(generation, o.generation, "generation of {key}");
+        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
+        samples
+            .entry("user joins large group")
+            .or_default()
+            .push(d.as_secs_f64() * 1e3);
+        affected_sizes
+            .entry("user joins large group")
+            .or_default()
+            .push(affected.len());
+    }
+    let mut all: Vec<f64> = samples.values().flatten().copied().collect();
+    all.sort_by(f64::total_cmp);
+    let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
+
+    // A last full check: nothing drifted during the trials.
+    let (bad, _) = mismatches(&model.expected, &cluster.observed(PREFIX).await?);
+
+    // 6. The operator's resources.
+    let (peak_rss_mib, cpu_total) = op.proc_status();
+    let final_metrics = op.metrics().await?;
+    let total_writes = metric_sum(&final_metrics, "playbill_status_writes_total");
+    let lease = op.lease.clone();
+    op.stop();
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(cluster.client.clone(), "default");
+    let _ = leases.delete(&lease, &DeleteParams::default()).await;
+
+    // 7. Results.
+    let ratio = converge_seconds / floor_seconds;
+    let results = json!({
+        "n": n,
+        "converge_seconds": converge_seconds,
+        "floor_seconds": floor_seconds,
+        "ratio": ratio,
+        "writes_per_entity": writes_per_entity,
+        "idle_writes": idle_writes as u64,
+        "change_latency_ms": {"p50": p50, "p99": p99},
+        "peak_rss_mib": peak_rss_mib,
+        "cpu_seconds": cpu_converge,
+    });
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&results)? + "\n",
+    )?;
+    std::fs::write(
+        out_dir.join("operator-metrics-at-converge.txt"),
+        &metrics_at_converge,
+    )?;
+    std::fs::write(out_dir.join("operator-metrics-final.txt"), &final_metrics)?;
+
+    let hist = |text: &str, name: &str| {
+        let sum = metric_sum(text, &format!("{name}_sum"));
+        let count = metric_sum(text, &format!("{name}_count"));
+        (sum, count)
+    };
+    println!();
+    println!(
+        "== Playbill benchmark, N = {n}, concurrency {} ==",
+        args.concurrency
+    );
+    println!("floor (N status patches):       {floor_seconds:.3} s");
+    println!("operator cold convergence:      {converge_seconds:.3} s  (ratio {ratio:.2}x)");
+    println!(
+        "status writes per entity:       {writes_per_entity:.3}  (+{settle_writes} within 2 s after)"
+    );
+    println!(
+        "idle writes in {} s:            {idle_writes}",
+        args.idle_seconds
+    );
+    println!("change latency (all trials):    p50 {p50:.0} ms, p99 {p99:.0} ms");
+    for (name, v) in &samples {
+        let mut v = v.clone();
+        v.sort_by(f64::total_cmp);
+        let sizes = &affected_sizes[name];
+        println!(
+            "  {name:<24} p50 {:>5.0} ms  max {:>5.0} ms  ({} samples, {}-{} statuses affected)",
+            percentile(&v, 50.0),
+            percentile(&v, 100.0),
+            v.len(),
+            sizes.iter().min().unwrap(),
+            sizes.iter().max().unwrap()
+        );
+    }
+    println!("operator peak RSS:              {peak_rss_mib:.1} MiB");
+    println!(
+        "operator CPU:                   {cpu_converge:.2} s to converge, {cpu_total:.2} s in all"
+    );
+    println!("operator writes in all:         {total_writes}");
+    let (ws, wc) = hist(
+        &metrics_at_converge,
+        "playbill_status_write_duration_seconds",
+    );
+    let (rs, rc) = hist(&metrics_at_converge, "playbill_resolve_duration_seconds");
+    let (qs, qc) = hist(&metrics_at_converge, "playbill_queue_duration_seconds");
+    println!(
+        "at convergence: {wc} writes, mean {:.1} ms each ({ws:.2} s summed / {} in flight = {:.2} s); \
+         {rc} resolve batches, {rs:.3} s; {qc} queue batches, {qs:.3} s",
+        1e3 * ws / wc.max(1.0),
+        args.concurrency,
+        ws / args.concurrency as f64
+    );
+    println!(
+        "floor: mean {:.1} ms per patch x {n} / {} in flight",
+        1e3 * floor_seconds * args.concurrency as f64 / n as f64,
+        args.concurrency
+    );
+    if bad > 0 {
+        println!("WARNING: {bad} statuses differ from the pure computation at the end");
+    }
+    println!("results: {}", out_dir.join("results.json").display());
+
+    if !args.keep {
+        cluster.delete_namespaces(PREFIX).await?;
+    }
+    Ok(())
+}
