@@ -4,8 +4,6 @@
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("cannot load a kubeconfig or in-cluster config: {0}")]
-    Config(#[from] kube::config::InferConfigError),
     #[error("leader election: {0}")]
     Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("cannot serve {addr}: {source}")]
@@ -13,8 +11,6 @@ pub enum Error {
         addr: String,
         source: std::io::Error,
     },
-    #[error("{0}")]
-    Io(#[from] std::io::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

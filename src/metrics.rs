@@ -37,8 +37,7 @@ pub struct Metrics {
 
 impl Default for Metrics {
     fn default() -> Self {
-        let mut registry = Registry::with_prefix("playbill");
-        let m = Metrics {
+        let mut m = Metrics {
             entities: Family::default(),
             status_writes: Family::default(),
             status_write_errors: Family::default(),
@@ -51,69 +50,69 @@ impl Default for Metrics {
             queue_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             queue_depth: Gauge::default(),
             leader: Gauge::default(),
-            registry: Registry::default(),
+            registry: Registry::with_prefix("playbill"),
         };
-        registry.register(
+        m.registry.register(
             "entities",
             "Catalog entities by kind and readiness",
             m.entities.clone(),
         );
-        registry.register(
+        m.registry.register(
             "status_writes",
             "Status patches sent",
             m.status_writes.clone(),
         );
-        registry.register(
+        m.registry.register(
             "status_write_errors",
             "Status patches that failed",
             m.status_write_errors.clone(),
         );
-        registry.register(
+        m.registry.register(
             "events",
             "Kubernetes Events published on Ready flips",
             m.events_published.clone(),
         );
-        registry.register(
+        m.registry.register(
             "watch_restarts",
             "Times a watch re-listed its kind",
             m.watch_restarts.clone(),
         );
-        registry.register(
+        m.registry.register(
             "watch_errors",
             "Watch stream errors",
             m.watch_errors.clone(),
         );
-        registry.register(
+        m.registry.register(
             "decode_errors",
             "Objects whose spec could not be read",
             m.decode_errors.clone(),
         );
-        registry.register(
+        m.registry.register(
             "resolve_duration_seconds",
             "Time to compute the desired statuses of one batch",
             m.resolve_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "status_write_duration_seconds",
             "Latency of one status patch",
             m.write_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "queue_duration_seconds",
             "Time from a change being seen to its batch being written",
             m.queue_seconds.clone(),
         );
-        registry.register(
+        m.registry.register(
             "queue_depth",
             "Entities waiting to be re-evaluated",
             m.queue_depth.clone(),
         );
-        registry.register(
+        m.registry.register(
             "leader",
             "1 while this replica holds the leader lease",
             m.leader.clone(),
         );
-        Metrics { registry, ..m }
+        m
     }
 }
 

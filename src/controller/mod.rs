@@ -164,7 +164,9 @@ pub async fn run(config: Config) -> Result<()> {
     spawn_watch::<User>(&client, &state, &wake, &metrics, &mut resources);
 
     let identity = identity(&config);
-    let (leader_rx, lease_task) = if config.leader_elect {
+    // Without election this replica always leads: `_always_leader` keeps that channel open for as
+    // long as `run` does.
+    let (_always_leader, leader_rx, lease_task) = if config.leader_elect {
         let namespace = lease_namespace(&config);
         info!(lease = %config.lease_name, %namespace, %identity, "joining leader election");
         let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
@@ -175,12 +177,10 @@ pub async fn run(config: Config) -> Result<()> {
             .build()
             .await?;
         let (rx, task) = manager.watch().await;
-        (rx, Some(task))
+        (None, rx, Some(task))
     } else {
         let (tx, rx) = channel::channel(true);
-        // Keep the sender alive so the writer never sees the channel close.
-        std::mem::forget(tx);
-        (rx, None)
+        (Some(tx), rx, None)
     };
 
     let writer = writer::Writer {
