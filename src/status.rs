@@ -33,19 +33,21 @@ pub fn render(desired: &Desired, observed: Option<&EntityStatus>, now: &Time) ->
     out
 }
 
+/// The status to write, or `None` when `observed` already says what `desired` says. Only a flip of
+/// Ready moves lastTransitionTime, so the rendered status equals the observed one exactly when
+/// nothing else differs.
+pub fn to_write(
+    desired: &Desired,
+    observed: Option<&EntityStatus>,
+    now: &Time,
+) -> Option<EntityStatus> {
+    let status = render(desired, observed, now);
+    (observed != Some(&status)).then_some(status)
+}
+
 /// Whether `observed` already says what `desired` says (ignoring only lastTransitionTime).
 pub fn up_to_date(desired: &Desired, observed: Option<&EntityStatus>) -> bool {
-    let Some(observed) = observed else {
-        return false;
-    };
-    // Rendering with the observed time in place makes the two comparable field by field.
-    let time = observed
-        .conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .map(|c| c.last_transition_time.clone())
-        .unwrap_or_else(|| Time(Default::default()));
-    render(desired, Some(observed), &time) == *observed
+    to_write(desired, observed, &Time(Default::default())).is_none()
 }
 
 /// Whether the Ready condition flips between `observed` and `desired`, and to what.

@@ -34,6 +34,18 @@ pub struct State {
     pub pending_since: Option<Instant>,
 }
 
+/// The status an object carries; one that does not fit the schema counts as none (and is
+/// overwritten).
+fn observed_status(obj: &DynamicObject) -> Option<EntityStatus> {
+    use serde::Deserialize;
+    EntityStatus::deserialize(obj.data.get("status")?).ok()
+}
+
+/// The resourceVersion as a number, where it is one (it is on etcd-backed API servers).
+fn resource_version(obj: &DynamicObject) -> Option<u64> {
+    obj.metadata.resource_version.as_deref()?.parse().ok()
+}
+
 /// What the watch decoded from one object.
 pub enum Decoded {
     Entity(crate::model::Entity),
@@ -79,11 +91,7 @@ impl State {
         if let Some(seen) = self.relisting.get_mut(&kind) {
             seen.insert(me.clone());
         }
-        let resource_version = obj
-            .metadata
-            .resource_version
-            .as_deref()
-            .and_then(|v| v.parse().ok());
+        let resource_version = resource_version(obj);
         if let Some(prev) = self.objects.get(&me)
             && let (Some(old), Some(new)) = (prev.resource_version, resource_version)
             && new < old
@@ -92,10 +100,7 @@ impl State {
             // Older than what a status write already returned; nothing new in it.
             return;
         }
-        let status = obj
-            .data
-            .get("status")
-            .and_then(|s| serde_json::from_value(s.clone()).ok());
+        let status = observed_status(obj);
         let generation = obj.metadata.generation;
         let status_changed = self.objects.get(&me).is_none_or(|p| p.status != status);
         self.objects.insert(
@@ -129,15 +134,8 @@ impl State {
     /// Records the object a status write returned.
     pub fn written(&mut self, me: &EntityRef, obj: &DynamicObject) {
         if let Some(o) = self.objects.get_mut(me) {
-            o.status = obj
-                .data
-                .get("status")
-                .and_then(|s| serde_json::from_value(s.clone()).ok());
-            o.resource_version = obj
-                .metadata
-                .resource_version
-                .as_deref()
-                .and_then(|v| v.parse().ok());
+            o.status = observed_status(obj);
+            o.resource_version = resource_version(obj);
         }
     }
 }

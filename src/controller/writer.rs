@@ -19,7 +19,7 @@ use super::state::State;
 use crate::api::{EntityStatus, GROUP, VERSION};
 use crate::metrics::{EntityLabels, Metrics, kind as kind_label};
 use crate::model::{EntityRef, Kind};
-use crate::status::{READY, ready_flip, render, up_to_date};
+use crate::status::{READY, ready_flip, to_write};
 
 /// The field manager of every status write: one owner for all of `status`.
 pub const FIELD_MANAGER: &str = "playbill";
@@ -133,9 +133,9 @@ impl Writer {
             let (Some(desired), Some(obs)) = (s.index.desired(&me), s.objects.get(&me)) else {
                 continue;
             };
-            if up_to_date(&desired, obs.status.as_ref()) {
+            let Some(status) = to_write(&desired, obs.status.as_ref(), &now) else {
                 continue;
-            }
+            };
             let first = obs
                 .status
                 .as_ref()
@@ -150,7 +150,7 @@ impl Writer {
                     )
                 });
             jobs.push(Job {
-                status: render(&desired, obs.status.as_ref(), &now),
+                status,
                 me,
                 kind: obs.kind,
                 namespace: obs.namespace.clone(),
