@@ -16,7 +16,9 @@ export KUBECONFIG="${KUBECONFIG:-$PB/kubeconfig}"
 LISTEN="${PLAYBILL_LISTEN:-127.0.0.1:8080}"
 BIN="$ROOT/target/release/playbill"
 
-log() { printf 'demo: %s\n' "$*" >&2; }
+LOG_TAG=demo
+# shellcheck source=scripts/lib.sh
+source "$ROOT/scripts/lib.sh"
 
 running() { [[ -f "$PID_FILE" ]] && kill -0 "$(cat "$PID_FILE")" 2>/dev/null; }
 

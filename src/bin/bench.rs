@@ -17,6 +17,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::PostParams;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use playbill::api::{
@@ -25,7 +26,7 @@ use playbill::api::{
 };
 use playbill::controller::FIELD_MANAGER;
 use playbill::index::{DEFAULT_MAX_RELATIONS_PER_TYPE, RelationIndex};
-use playbill::model::{EntityRef, Kind};
+use playbill::model::{EntityRef, Kind, parse_ref};
 use playbill::status::render;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -335,7 +336,7 @@ impl Model {
         for o in objs {
             m.upsert_quiet(o.clone());
         }
-        m.recompute();
+        m.recompute(None);
         m
     }
 
@@ -347,40 +348,39 @@ impl Model {
         self.objs.insert(o.key(), o);
     }
 
-    /// Recomputes every expected status; returns the keys whose expectation changed.
-    fn recompute(&mut self) -> Vec<String> {
-        self.index.take_dirty();
+    /// Recomputes the expected status of every entity the index marked, plus `removed`; returns
+    /// the keys whose expectation changed.
+    fn recompute(&mut self, removed: Option<String>) -> Vec<String> {
         let zero = Time(Default::default());
-        let mut now: HashMap<String, EntityStatus> = HashMap::new();
-        for r in self.index.refs() {
-            if let Some(d) = self.index.desired(r) {
-                now.insert(r.to_string(), normalise(render(&d, None, &zero)));
+        let mut changed = Vec::new();
+        for r in self.index.take_dirty() {
+            let Some(d) = self.index.desired(&r) else {
+                continue;
+            };
+            let status = normalise(render(&d, None, &zero));
+            let key = r.to_string();
+            if self.expected.get(&key) != Some(&status) {
+                self.expected.insert(key.clone(), status);
+                changed.push(key);
             }
         }
-        let mut changed: Vec<String> = now
-            .iter()
-            .filter(|(k, v)| self.expected.get(*k) != Some(v))
-            .map(|(k, _)| k.clone())
-            .collect();
-        changed.extend(
-            self.expected
-                .keys()
-                .filter(|k| !now.contains_key(*k))
-                .cloned(),
-        );
-        self.expected = now;
+        if let Some(key) = removed
+            && self.expected.remove(&key).is_some()
+        {
+            changed.push(key);
+        }
         changed
     }
 
     fn upsert(&mut self, o: Obj) -> Vec<String> {
         self.upsert_quiet(o);
-        self.recompute()
+        self.recompute(None)
     }
 
     fn remove(&mut self, key: &str) -> Vec<String> {
         let o = self.objs.remove(key).expect("known object");
         self.index.remove(&EntityRef::of(o.kind, &o.ns, &o.name));
-        self.recompute()
+        self.recompute(Some(key.to_owned()))
     }
 }
 
@@ -486,7 +486,7 @@ impl Cluster {
     /// The normalised status of one object, `None` inside when it has none, `None` outside when
     /// the object does not exist.
     async fn observed_one(&self, key: &str) -> Res<Option<Option<EntityStatus>>> {
-        let r = parse_key(key);
+        let r = parse_ref(key, None, "").expect("a canonical reference");
         let kind = Kind::parse(&r.kind).expect("known kind");
         match self.api(kind, &r.namespace).get_opt(&r.name).await? {
             None => Ok(None),
@@ -501,20 +501,9 @@ fn is_ns(ns: &str, prefix: &str) -> bool {
         .is_some_and(|rest| rest.chars().all(|c| c.is_ascii_digit()) && !rest.is_empty())
 }
 
-fn parse_key(key: &str) -> EntityRef {
-    let (kind, rest) = key.split_once(':').expect("kind:ns/name");
-    let (ns, name) = rest.split_once('/').expect("kind:ns/name");
-    EntityRef {
-        kind: kind.into(),
-        namespace: ns.into(),
-        name: name.into(),
-    }
-}
-
 fn status_of(o: &DynamicObject) -> Option<EntityStatus> {
-    o.data
-        .get("status")
-        .and_then(|s| serde_json::from_value::<EntityStatus>(s.clone()).ok())
+    EntityStatus::deserialize(o.data.get("status")?)
+        .ok()
         .map(normalise)
 }
 
