@@ -872,10 +872,11 @@ async fn main() -> Res<()> {
         .filter(|(_, o)| o.kind == Kind::Component && o.spec.get("system").is_some())
         .map(|(k, _)| k.clone())
         .collect();
-    let teams: Vec<String> = model
+    let deletable_groups: Vec<String> = model
         .objs
         .iter()
-        .filter(|(_, o)| o.kind == Kind::Group && o.spec["type"] == "team")
+        // Any group but a root: small catalogs have business units and no teams.
+        .filter(|(_, o)| o.kind == Kind::Group && o.spec["type"] != "root")
         .map(|(k, _)| k.clone())
         .collect();
     let users: Vec<String> = model
@@ -922,7 +923,7 @@ async fn main() -> Res<()> {
             .push(affected.len());
 
         // (b) A Group deleted, then re-created.
-        let key = teams[(trial * 31) % teams.len()].clone();
+        let key = deletable_groups[(trial * 31) % deletable_groups.len()].clone();
         let o = model.objs[&key].clone();
         let affected = model.remove(&key);
         let t = Instant::now();
