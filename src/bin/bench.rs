@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::PostParams;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
@@ -397,6 +398,37 @@ impl Cluster {
         Api::namespaced_with(self.client.clone(), ns, &self.resources[&kind])
     }
 
+    /// Installs (or updates) the catalog CRDs and waits until every one is Established, so the
+    /// bench runs on a cluster that has never seen Playbill.
+    async fn install_crds(&self) -> Res<()> {
+        let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
+        let params = PatchParams::apply("playbill-bench").force();
+        for crd in playbill::api::crds() {
+            let name = crd.metadata.name.clone().unwrap_or_default();
+            crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
+        }
+        let t = Instant::now();
+        for crd in playbill::api::crds() {
+            let name = crd.metadata.name.unwrap_or_default();
+            loop {
+                let established = crds.get(&name).await?.status.is_some_and(|s| {
+                    s.conditions
+                        .unwrap_or_default()
+                        .iter()
+                        .any(|c| c.type_ == "Established" && c.status == "True")
+                });
+                if established {
+                    break;
+                }
+                if t.elapsed() > Duration::from_secs(60) {
+                    return Err(format!("CRD {name} not Established after 60 s").into());
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn delete_namespaces(&self, prefix: &str) -> Res<()> {
         let nss: Api<Namespace> = Api::all(self.client.clone());
         let names: Vec<String> = nss
@@ -708,6 +740,7 @@ async fn main() -> Res<()> {
     ]
     .into();
     let cluster = Cluster { client, resources };
+    cluster.install_crds().await?;
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let n = args.n;
