@@ -4,6 +4,7 @@
 //! resource types that carry it.
 
 pub mod api;
+pub mod catalog;
 pub mod controller;
 pub mod error;
 pub mod index;

@@ -7,9 +7,7 @@ use std::path::{Path, PathBuf};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use crate::api::{EntityStatus, entity_from_value};
-use crate::index::RelationIndex;
-use crate::status::render;
+use crate::api::EntityStatus;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResolveError {
@@ -85,37 +83,11 @@ pub fn resolve(
     max_relations_per_type: usize,
     now: &Time,
 ) -> Result<BTreeMap<String, EntityStatus>, ResolveError> {
-    use serde::Deserialize;
-    let mut index = RelationIndex::new(max_relations_per_type);
-    for (path, text) in inputs {
-        for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-            let bad = |message: String| ResolveError::Document {
-                path: path.clone(),
-                index: i,
-                message,
-            };
-            let mut value = serde_json::Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;
-            if value.is_null() {
-                continue;
-            }
-            if let Some(meta) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-                meta.entry("namespace")
-                    .or_insert_with(|| default_namespace.into());
-            }
-            let generation = value
-                .pointer("/metadata/generation")
-                .and_then(|g| g.as_i64());
-            match entity_from_value(value) {
-                None => continue,
-                Some(Ok(entity)) => index.upsert(&entity, generation),
-                Some(Err(e)) => return Err(bad(e.to_string())),
-            }
-        }
-    }
-    index.take_dirty();
-    Ok(index
-        .refs()
-        .filter_map(|r| Some((r.to_string(), render(&index.desired(r)?, None, now))))
+    let objects =
+        crate::catalog::from_manifests(inputs, default_namespace, max_relations_per_type, now)?;
+    Ok(objects
+        .into_iter()
+        .filter_map(|o| Some((o.entity_ref().to_string(), o.status?)))
         .collect())
 }
 

@@ -136,6 +136,20 @@ pub fn entity_from_value(value: serde_json::Value) -> Option<Result<Entity, serd
     })
 }
 
+/// The API resource (group, version, kind, plural) of a catalog kind, for dynamic clients.
+pub fn api_resource(kind: Kind) -> kube::api::ApiResource {
+    use kube::api::ApiResource;
+    match kind {
+        Kind::Component => ApiResource::erase::<Component>(&()),
+        Kind::System => ApiResource::erase::<System>(&()),
+        Kind::Api => ApiResource::erase::<API>(&()),
+        Kind::Resource => ApiResource::erase::<Resource>(&()),
+        Kind::Domain => ApiResource::erase::<Domain>(&()),
+        Kind::Group => ApiResource::erase::<Group>(&()),
+        Kind::User => ApiResource::erase::<User>(&()),
+    }
+}
+
 /// Every catalog CRD, in a stable order.
 pub fn crds() -> Vec<CustomResourceDefinition> {
     vec![
