@@ -4,9 +4,11 @@
 //! resource types that carry it.
 
 pub mod api;
+pub mod backstage;
 pub mod catalog;
 pub mod controller;
 pub mod error;
+pub mod graph;
 pub mod index;
 pub mod metrics;
 pub mod model;

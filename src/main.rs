@@ -26,6 +26,12 @@ enum Command {
     },
     /// Print every catalog CRD as multi-document YAML (the same bytes as crds/).
     Crds,
+    /// Convert Backstage catalog-info.yaml files into Playbill manifests for `kubectl apply -f -`.
+    Import(playbill::backstage::ImportArgs),
+    /// Print the catalog as Backstage entities, with their relations.
+    Export(playbill::backstage::ExportArgs),
+    /// Print the relation graph around an entity, or of the whole catalog, as DOT or Mermaid.
+    Graph(playbill::graph::GraphArgs),
     /// Resolve the catalog in manifest files offline and print each entity's status as JSON, as
     /// the operator would write it. Useful in CI before applying.
     Resolve {
@@ -103,6 +109,9 @@ fn main() -> ExitCode {
             Ok(yaml) => print(&yaml),
             Err(e) => fail(format!("cannot render CRDs: {e}")),
         },
+        Command::Import(args) => playbill::backstage::import_command(&args),
+        Command::Export(args) => playbill::backstage::export_command(&args),
+        Command::Graph(args) => playbill::graph::command(&args),
         Command::Resolve {
             paths,
             namespace,
