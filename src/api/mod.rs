@@ -4,6 +4,7 @@
 mod fields;
 mod kinds;
 mod status;
+pub mod validate;
 
 pub use fields::{
     CommonFields, EntityRefString, ExtraFields, KindedRefString, Link, ListRefString, Profile, Tag,
