@@ -202,3 +202,41 @@ fn sort(objects: &mut [CatalogObject]) {
         (a.kind.name(), &a.namespace, &a.name).cmp(&(b.kind.name(), &b.namespace, &b.name))
     });
 }
+
+/// Why a command could not read the catalog.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Files(#[from] ResolveError),
+    #[error("cannot read the catalog from the cluster: {0}")]
+    Cluster(#[from] kube::Error),
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(#[from] std::io::Error),
+}
+
+/// The catalog for a command: from manifest files (walked directories, `-` for stdin) when
+/// `files` names any, otherwise from the cluster that KUBECONFIG or the in-cluster config
+/// points at. `namespace` restricts it to one namespace.
+pub fn load(files: &[String], namespace: Option<&str>) -> Result<Vec<CatalogObject>, LoadError> {
+    if !files.is_empty() {
+        let inputs = crate::resolve::read_inputs(files)?;
+        let now = Time(k8s_openapi::jiff::Timestamp::now());
+        let mut objects = from_manifests(
+            &inputs,
+            namespace.unwrap_or("default"),
+            crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
+            &now,
+        )?;
+        if let Some(ns) = namespace {
+            objects.retain(|o| o.namespace == ns);
+        }
+        return Ok(objects);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let client = kube::Client::try_default().await?;
+        Ok(fetch(&client, namespace).await?)
+    })
+}

@@ -1,22 +1,174 @@
 //! The bridge to Backstage: `playbill import` turns catalog-info.yaml files into Playbill
-//! manifests, `playbill export` turns the catalog back into Backstage entities.
+//! manifests, `playbill export` (and the operator's HTTP export) turns the catalog back into
+//! Backstage entities.
 
+pub mod export;
+pub mod import;
+pub mod names;
+
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::process::ExitCode;
+
+use crate::api::validate::is_dns_label;
 
 /// Arguments of `playbill import`.
 #[derive(Debug, clap::Args)]
-pub struct ImportArgs {}
+pub struct ImportArgs {
+    /// Backstage catalog files or directories (walked for *.yaml and *.yml); `-` reads stdin.
+    #[arg(required = true)]
+    pub paths: Vec<String>,
+    /// The Kubernetes namespace for Backstage's `default` namespace (the same as
+    /// `--map-namespace default=NS`).
+    #[arg(long, short = 'n', value_parser = namespace_arg)]
+    pub namespace: Option<String>,
+    /// Put the entities of Backstage namespace FROM into Kubernetes namespace TO; repeatable.
+    #[arg(long, value_name = "FROM=TO", value_parser = mapping_arg)]
+    pub map_namespace: Vec<(String, String)>,
+    /// Do not print Namespace manifests for the namespaces the entities need.
+    #[arg(long)]
+    pub skip_namespaces: bool,
+}
 
 /// Arguments of `playbill export`.
 #[derive(Debug, clap::Args)]
-pub struct ExportArgs {}
-
-pub fn import_command(_args: &ImportArgs) -> ExitCode {
-    eprintln!("playbill import: not implemented yet");
-    ExitCode::FAILURE
+pub struct ExportArgs {
+    /// Output format: YAML documents, or one JSON array as Backstage's
+    /// `GET /api/catalog/entities` returns it.
+    #[arg(long, short = 'o', value_enum, default_value_t = Format::Yaml)]
+    pub output: Format,
+    /// Leave out `relations` (Backstage computes them itself when it reads the file as a
+    /// location).
+    #[arg(long)]
+    pub no_relations: bool,
+    /// Read Playbill manifests (files, walked directories, `-`) instead of the cluster.
+    #[arg(long, short = 'f', value_name = "PATH")]
+    pub filename: Vec<String>,
+    /// Only this namespace (the Kubernetes one); the default is every namespace.
+    #[arg(long, short = 'n', conflicts_with = "all_namespaces")]
+    pub namespace: Option<String>,
+    /// Every namespace (the default).
+    #[arg(long, short = 'A')]
+    pub all_namespaces: bool,
 }
 
-pub fn export_command(_args: &ExportArgs) -> ExitCode {
-    eprintln!("playbill export: not implemented yet");
-    ExitCode::FAILURE
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Yaml,
+    Json,
+}
+
+fn namespace_arg(s: &str) -> Result<String, String> {
+    if is_dns_label(s) {
+        Ok(s.to_owned())
+    } else {
+        Err(format!(
+            "{s:?} is not a valid namespace (lowercase letters, digits and '-')"
+        ))
+    }
+}
+
+fn mapping_arg(s: &str) -> Result<(String, String), String> {
+    let (from, to) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not FROM=TO"))?;
+    Ok((namespace_arg(from)?, namespace_arg(to)?))
+}
+
+fn print(text: &str) -> bool {
+    std::io::stdout().lock().write_all(text.as_bytes()).is_ok()
+}
+
+pub fn import_command(args: &ImportArgs) -> ExitCode {
+    let mut namespaces: BTreeMap<String, String> = args.map_namespace.iter().cloned().collect();
+    if let Some(ns) = &args.namespace {
+        namespaces.insert("default".into(), ns.clone());
+    }
+    let inputs = match crate::resolve::read_inputs(&args.paths) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("playbill import: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = import::Options {
+        namespaces,
+        skip_namespaces: args.skip_namespaces,
+    };
+    let outcome = import::import(&inputs, &options);
+    for note in &outcome.notes {
+        eprintln!("playbill import: {note}");
+    }
+    for e in &outcome.errors {
+        eprintln!("playbill import: {e}");
+    }
+    let yaml = match outcome.to_yaml() {
+        Ok(y) => y,
+        Err(e) => {
+            eprintln!("playbill import: cannot write YAML: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !print(&yaml) {
+        return ExitCode::FAILURE;
+    }
+    eprintln!(
+        "playbill import: {} entities imported, {} skipped, {} invalid",
+        outcome.entities.len(),
+        outcome.notes.len(),
+        outcome
+            .errors
+            .iter()
+            .map(|e| &e.source)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len()
+    );
+    if outcome.errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// The export as text: JSON (one array) or multi-document YAML.
+pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<String, String> {
+    match format {
+        Format::Json => serde_json::to_string_pretty(entities)
+            .map(|s| s + "\n")
+            .map_err(|e| e.to_string()),
+        Format::Yaml => {
+            let mut out = String::new();
+            for e in entities {
+                out.push_str("---\n");
+                out.push_str(&serde_norway::to_string(e).map_err(|e| e.to_string())?);
+            }
+            Ok(out)
+        }
+    }
+}
+
+pub fn export_command(args: &ExportArgs) -> ExitCode {
+    let objects = match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("playbill export: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let options = export::Options {
+        relations: !args.no_relations,
+        server_fields: args.filename.is_empty(),
+    };
+    let result = export::export(&objects, options);
+    for s in &result.skipped {
+        eprintln!("playbill export: skipped {s}");
+    }
+    match render(&result.entities, args.output) {
+        Ok(text) if print(&text) => ExitCode::SUCCESS,
+        Ok(_) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("playbill export: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
