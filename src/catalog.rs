@@ -166,7 +166,7 @@ pub fn from_manifests(
         for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
             let bad = |message: String| ResolveError::Document {
                 path: path.clone(),
-                index: i,
+                index: i + 1,
                 message,
             };
             let value = Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;

@@ -19,6 +19,7 @@ pub enum ResolveError {
     #[error("{path}: document {index}: {message}")]
     Document {
         path: String,
+        /// 1-based, as people count documents in a file.
         index: usize,
         message: String,
     },
@@ -139,7 +140,7 @@ spec: {type: team, children: []}
         .unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.starts_with("bad.yaml: document 0:") && msg.contains("owner"),
+            msg.starts_with("bad.yaml: document 1:") && msg.contains("owner"),
             "{msg}"
         );
     }

@@ -131,13 +131,19 @@ pub fn import(inputs: &[(String, String)], options: &Options) -> Outcome {
                 path: path.clone(),
                 document: i + 1,
             };
-            let converted = match Value::deserialize(doc) {
-                Ok(value) => convert(&value, source.clone(), options),
-                Err(e) => Document::Invalid(vec![FieldError {
-                    path: "document".into(),
-                    message: format!("not valid YAML: {e}"),
-                }]),
+            let value = match Value::deserialize(doc) {
+                Ok(value) => value,
+                Err(e) => {
+                    out.errors.push(ImportError {
+                        source,
+                        field: "document".into(),
+                        message: format!("not valid YAML: {e}"),
+                    });
+                    // The parser cannot resynchronise: the rest of this file is unreadable.
+                    break;
+                }
             };
+            let converted = convert(&value, source.clone(), options);
             match converted {
                 Document::Empty => {}
                 Document::Skipped(note) => out.notes.push(format!("{source}: {note}")),
@@ -318,6 +324,9 @@ fn convert(doc: &Value, source: Source, options: &Options) -> Document {
             ),
         ));
     }
+    let Some(kind) = kind else {
+        return Document::Invalid(errors);
+    };
     for key in top.keys() {
         if ![
             "apiVersion",
@@ -421,9 +430,6 @@ fn convert(doc: &Value, source: Source, options: &Options) -> Document {
             ));
         }
     }
-    let Some(kind) = kind else {
-        return Document::Invalid(errors);
-    };
     let namespace = options
         .namespaces
         .get(&backstage_ns)

@@ -3,6 +3,7 @@
 //! Backstage entities.
 
 pub mod export;
+pub mod filter;
 pub mod import;
 pub mod names;
 
@@ -172,3 +173,6 @@ pub fn export_command(args: &ExportArgs) -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -29,9 +29,13 @@ pub use writer::FIELD_MANAGER;
 /// How `playbill run` behaves.
 #[derive(Clone, Debug, clap::Args)]
 pub struct Config {
-    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    /// Address of the HTTP server for /metrics, /healthz, /readyz and the Backstage export.
     #[arg(long, env = "PLAYBILL_LISTEN", default_value = "0.0.0.0:8080")]
     pub listen: SocketAddr,
+    /// Serve the catalog read-only as Backstage entities: `/api/catalog/entities` (JSON, as
+    /// Backstage's catalog API) and `/catalog-info.yaml` (for a Backstage `url` location).
+    #[arg(long, env = "PLAYBILL_SERVE_EXPORT", default_value_t = true, action = clap::ArgAction::Set)]
+    pub serve_export: bool,
     /// How many status patches may be in flight at once.
     #[arg(long, env = "PLAYBILL_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
@@ -146,11 +150,12 @@ pub async fn run(config: Config) -> Result<()> {
             addr: config.listen.to_string(),
             source,
         })?;
-    info!(addr = %config.listen, "serving /metrics, /healthz, /readyz");
+    info!(addr = %config.listen, export = config.serve_export, "serving /metrics, /healthz, /readyz");
     tokio::spawn(server::serve(
         listener,
         metrics.clone(),
         ready.clone(),
+        config.serve_export.then(|| client.clone()),
         shutdown_rx.clone(),
     ));
 

@@ -1,21 +1,25 @@
-//! The operator's HTTP endpoints: /metrics, /healthz, /readyz.
+//! The operator's HTTP endpoints: /metrics, /healthz, /readyz, and the read-only Backstage
+//! export (`/api/catalog/entities`, `/catalog-info.yaml`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
+use crate::backstage::{Format, export, filter, render};
+use crate::catalog;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct Shared {
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    client: Option<kube::Client>,
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
@@ -43,17 +47,122 @@ async fn readyz(State(s): State<Shared>) -> (StatusCode, &'static str) {
     }
 }
 
+/// The catalog as Backstage entities, read from the API server at request time so it is never
+/// staler than the objects themselves.
+async fn export(
+    s: &Shared,
+    options: export::Options,
+) -> Result<Vec<export::BackstageEntity>, (StatusCode, String)> {
+    let Some(client) = &s.client else {
+        return Err((StatusCode::NOT_FOUND, "the export is turned off".into()));
+    };
+    let objects = catalog::fetch(client, None).await.map_err(|e| {
+        tracing::warn!(error = %e, "export: cannot list the catalog");
+        (
+            StatusCode::BAD_GATEWAY,
+            format!("cannot list the catalog: {e}"),
+        )
+    })?;
+    let out = export::export(&objects, options);
+    for skipped in &out.skipped {
+        tracing::warn!(object = %skipped, "export: skipped");
+    }
+    Ok(out.entities)
+}
+
+const API_OPTIONS: export::Options = export::Options {
+    relations: true,
+    server_fields: true,
+};
+
+fn json_response(body: &impl serde::Serialize) -> axum::response::Response {
+    match serde_json::to_string(body) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/json")], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+/// `GET /api/catalog/entities`, as Backstage's catalog API answers it, with its `filter`
+/// parameter.
+async fn entities(
+    State(s): State<Shared>,
+    Query(params): Query<Vec<(String, String)>>,
+) -> axum::response::Response {
+    let entities = match export(&s, API_OPTIONS).await {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let values: Vec<serde_json::Value> = entities
+        .iter()
+        .filter_map(|e| serde_json::to_value(e).ok())
+        .collect();
+    let filters: Vec<filter::Filter> = params
+        .iter()
+        .filter(|(k, _)| k == "filter")
+        .map(|(_, v)| filter::Filter::parse(v))
+        .collect();
+    json_response(&filter::apply(values, &filters))
+}
+
+/// `GET /api/catalog/entities/by-name/{kind}/{namespace}/{name}`, matched case-insensitively.
+async fn entity_by_name(
+    State(s): State<Shared>,
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> axum::response::Response {
+    let entities = match export(&s, API_OPTIONS).await {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    let found = entities.iter().find(|e| {
+        e.kind.eq_ignore_ascii_case(&kind)
+            && e.metadata.namespace.eq_ignore_ascii_case(&namespace)
+            && e.metadata.name.eq_ignore_ascii_case(&name)
+    });
+    match found {
+        Some(e) => json_response(e),
+        None => (
+            StatusCode::NOT_FOUND,
+            format!("no {kind}:{namespace}/{name} in the catalog"),
+        )
+            .into_response(),
+    }
+}
+
+/// `GET /catalog-info.yaml`: every entity as Backstage would read it from a `url` location,
+/// without relations or server fields (Backstage computes and assigns those itself).
+async fn location_yaml(State(s): State<Shared>) -> axum::response::Response {
+    let entities = match export(&s, export::Options::default()).await {
+        Ok(e) => e,
+        Err(e) => return e.into_response(),
+    };
+    match render(&entities, Format::Yaml) {
+        Ok(text) => ([(header::CONTENT_TYPE, "application/yaml")], text).into_response(),
+        Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e).into_response(),
+    }
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     ready: Arc<AtomicBool>,
+    export_client: Option<kube::Client>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = Router::new()
         .route("/metrics", get(self::metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(Shared { metrics, ready });
+        .route("/api/catalog/entities", get(entities))
+        .route(
+            "/api/catalog/entities/by-name/{kind}/{namespace}/{name}",
+            get(entity_by_name),
+        )
+        .route("/catalog-info.yaml", get(location_yaml))
+        .with_state(Shared {
+            metrics,
+            ready,
+            client: export_client,
+        });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             let _ = shutdown.changed().await;
