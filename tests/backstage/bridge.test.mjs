@@ -220,6 +220,9 @@ function failOn(problems, title) {
 // ---------------------------------------------------------------- the imported manifests
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const isNamespace = (m) => m?.apiVersion === 'v1' && m?.kind === 'Namespace' && DNS_LABEL.test(m?.metadata?.name ?? '');
+/** The catalog objects of import's output, without the Namespaces it may print first. */
+const entitiesOf = (docs) => docs.filter((m) => !isNamespace(m));
 const isDnsSubdomain = (s) => typeof s === 'string' && s.length <= 253 && s.split('.').every((l) => l.length <= 63 && DNS_LABEL.test(l));
 
 /** The reference values of an entity: [{ field, value, defaultKind }]. */
@@ -253,7 +256,19 @@ function checkManifests(originals, docs, nsMap = {}) {
   const origOf = new Map(); // original Backstage ref -> original
   for (const o of originals) origOf.set(refOf(o.entity), o);
   const unmapNs = Object.fromEntries(Object.entries(nsMap).map(([a, b]) => [b, a]));
+  // Import may print the Namespaces the entities need, first, so that `kubectl apply -f -` works
+  // on a fresh cluster. Anything else that is not a catalog object is a problem.
+  const namespaces = docs.filter(isNamespace).map((m) => m.metadata?.name);
+  const firstEntity = docs.findIndex((m) => !isNamespace(m));
+  if (docs.some((m, i) => isNamespace(m) && firstEntity >= 0 && i > firstEntity)) problems.push('a Namespace comes after a catalog object: kubectl apply -f - would create objects before their namespace');
+  for (const n of namespaces.filter((n, i) => namespaces.indexOf(n) !== i)) problems.push(`Namespace ${n} printed twice`);
+  if (namespaces.length) {
+    const used = new Set(docs.filter((m) => !isNamespace(m)).map((m) => m?.metadata?.namespace));
+    for (const n of namespaces) if (!used.has(n)) problems.push(`Namespace ${j(n)} printed but no entity is in it`);
+    for (const n of used) if (n !== 'default' && !namespaces.includes(n)) problems.push(`entities in namespace ${j(n)} but no Namespace printed for it (the others are)`);
+  }
   docs.forEach((m, i) => {
+    if (isNamespace(m)) return;
     const label = `manifest ${i} (${m?.kind} ${m?.metadata?.namespace}/${m?.metadata?.name})`;
     if (!isObject(m) || !isObject(m.metadata)) return problems.push(`${label}: not an object with metadata`);
     if (m.apiVersion !== API_VERSION) problems.push(`${label}: apiVersion ${j(m.apiVersion)}, expected ${API_VERSION}`);
@@ -276,13 +291,13 @@ function checkManifests(originals, docs, nsMap = {}) {
       problems.push(`${label}: name changed from ${j(e.metadata.name)} but annotation ${NAME_ANNOTATION} is ${j(ann[NAME_ANNOTATION])}`);
     }
     for (const k of IN_SPEC) {
-      if (e.metadata[k] !== undefined && j(m.spec?.[k]) !== j(e.metadata[k])) {
-        problems.push(`${label}: spec.${k} is ${j(m.spec?.[k])}, expected metadata.${k} of the original, ${j(e.metadata[k])}`);
+      if (e.metadata[k] !== undefined) {
+        const d = diff(e.metadata[k], m.spec?.[k], `spec.${k}`);
+        if (d.length) problems.push(`${label}: spec.${k} must be the original's metadata.${k}: ${d.join('; ')}`);
       }
     }
-    for (const k of ['labels']) {
-      if (j(m.metadata[k]) !== j(e.metadata[k])) problems.push(`${label}: metadata.${k} is ${j(m.metadata[k])}, expected ${j(e.metadata[k])}`);
-    }
+    const dl = diff(e.metadata.labels, m.metadata.labels, 'metadata.labels');
+    if (dl.length) problems.push(`${label}: ${dl.join('; ')}`);
     for (const [k, v] of Object.entries(e.metadata.annotations ?? {})) {
       if (ann[k] !== v) problems.push(`${label}: metadata.annotations[${j(k)}] is ${j(ann[k])}, expected ${j(v)}`);
     }
@@ -315,13 +330,66 @@ function checkManifests(originals, docs, nsMap = {}) {
   return { problems, manifestOf };
 }
 
-/** Scalars that a YAML 1.1 reader (kubectl's sigs.k8s.io/yaml) reads differently from YAML 1.2. */
-function yaml11Problems(text) {
-  const v12 = yamlDocs(text, 'import output (YAML 1.2)');
-  const v11 = yamlDocs(text, 'import output (YAML 1.1)', { version: '1.1' });
+/**
+ * Strings import printed as plain (unquoted) scalars that kubectl would not read
+ * as strings. kubectl (sigs.k8s.io/yaml, a go-yaml v2 fork) reads YAML 1.1
+ * booleans (`yes`, `on`, `off`, `y`, `NO`, ...), 1.1 numbers (`0777`, `1_000`)
+ * and `0o17` octals; `kubectl label --local -f` shows it. Checked here with the
+ * yaml package's YAML 1.1 schema plus go-yaml's `0o` and `0b` integers, keys
+ * included (a spec key `on` becomes "true"). Timestamps are left out: kubectl
+ * keeps them as strings.
+ */
+function kubectlScalarProblems(text) {
   const problems = [];
-  v12.forEach((d, i) => problems.push(...diff(d, v11[i]).map((l) => `manifest ${i} ${d?.kind} ${d?.metadata?.namespace}/${d?.metadata?.name}: YAML 1.1 reads ${l.replace('expected', 'YAML 1.2 reads').replace(', got', ', YAML 1.1 reads')}`)));
+  const goYamlExtra = /^[-+]?(0o[0-7_]+|0b[01_]+)$/;
+  const readsAs = (raw) => {
+    if (goYamlExtra.test(raw)) return 'an integer';
+    let v;
+    try {
+      v = YAML.parse(raw, { version: '1.1' });
+    } catch {
+      return null;
+    }
+    if (typeof v === 'string' || v instanceof Date) return null;
+    return j(v);
+  };
+  YAML.parseAllDocuments(text).forEach((doc, i) => {
+    const label = `manifest ${i} (${doc.get?.('kind')} ${doc.getIn?.(['metadata', 'namespace'])}/${doc.getIn?.(['metadata', 'name'])})`;
+    const walk = (node, at) => {
+      if (YAML.isMap(node)) {
+        for (const pair of node.items) {
+          const key = YAML.isScalar(pair.key) ? String(pair.key.value) : '?';
+          walk(pair.key, `${at}.${key} (the key)`);
+          walk(pair.value, `${at}.${key}`);
+        }
+      } else if (YAML.isSeq(node)) {
+        node.items.forEach((x, k) => walk(x, `${at}[${k}]`));
+      } else if (YAML.isScalar(node) && node.type === 'PLAIN' && typeof node.value === 'string') {
+        const raw = text.slice(node.range[0], node.range[1]);
+        const as = readsAs(raw);
+        if (as) problems.push(`${label} ${at}: the string ${j(node.value)} is printed unquoted; kubectl reads it as ${as}`);
+      }
+    };
+    walk(doc.contents, '');
+  });
   return problems;
+}
+
+/**
+ * How `playbill resolve` numbers the documents of a file in its messages (0 or
+ * 1 for the first): import's messages must count the same way.
+ */
+let firstDocumentNumber;
+function documentBase() {
+  if (firstDocumentNumber !== undefined) return firstDocumentNumber;
+  const group = `apiVersion: ${API_VERSION}\nkind: Group\nmetadata: {name: g, namespace: x}\nspec: {type: team, children: []}\n`;
+  const bad = `apiVersion: ${API_VERSION}\nkind: Component\nmetadata: {name: c, namespace: x}\nspec: {type: service, lifecycle: production}\n`;
+  const file = tmpFile('numbering.yaml', `${group}---\n${bad}`);
+  const r = playbill(['resolve', file]);
+  const m = /document (\d+)/.exec(r.stderr);
+  if (!m) assert.fail(`cannot tell how playbill resolve numbers documents: \`${r.cmd}\` exited ${r.status}, stderr:\n${r.stderr}`);
+  firstDocumentNumber = Number(m[1]) - 1; // the bad document is the second one
+  return firstDocumentNumber;
 }
 
 // ---------------------------------------------------------------- tests
@@ -360,34 +428,70 @@ test('import: the manifests are valid for Kubernetes and keep every reference po
   const originals = fixtures();
   const imp = importOk([FIXTURES], 'import.yaml');
   const { problems } = checkManifests(originals, imp.docs);
-  problems.push(...yaml11Problems(imp.text));
+  problems.push(...kubectlScalarProblems(imp.text));
   failOn(problems, `playbill import ${FIXTURES}`);
 });
 
-test('import: the imported catalog resolves, with only the dangling references unresolved', async () => {
-  const originals = fixtures();
-  const imp = importOk([FIXTURES], 'import-resolve.yaml');
-  const { manifestOf } = checkManifests(originals, imp.docs);
-  const r = ok(['resolve', imp.file]);
+/** The Kubernetes name import gives a Backstage name (for dangling targets, which have no manifest). */
+function kubeNameOf(name) {
+  let n = name.toLowerCase().replace(/_/g, '-');
+  if (!isDnsSubdomain(n)) n = n.replace(/\./g, '-');
+  return n;
+}
+
+/**
+ * `playbill resolve` on the imported manifests must mean what Backstage means:
+ * each entity's unresolved references are exactly its dangling ones in
+ * Backstage, and its relations, with every target mapped back to the Backstage
+ * entity whose manifest it names, are Backstage's. (A dangling Backstage target
+ * has no manifest; it is compared by the name import gives it.)
+ */
+function checkResolve(originals, docs, file) {
+  const { manifestOf } = checkManifests(originals, docs);
+  const r = ok(['resolve', file]);
   const statuses = JSON.parse(r.stdout);
   const exists = new Set(originals.map((o) => refOf(o.entity)));
-  const problems = [];
-  for (const [o, m] of manifestOf) {
-    const ref = `${m.kind}:${m.metadata.namespace}/${m.metadata.name}`.toLowerCase();
-    const status = statuses[ref];
-    if (!status) {
-      problems.push(`${ref}: no status from playbill resolve`);
-      continue;
+  const manifestRef = (m) => `${m.kind}:${m.metadata.namespace}/${m.metadata.name}`.toLowerCase();
+  const backstageOf = new Map([...manifestOf].map(([o, m]) => [manifestRef(m), refOf(o.entity)]));
+  const danglingAsImported = (t) => {
+    const [, kind, ns, name] = /^([^:]*):([^/]*)\/(.*)$/.exec(t);
+    return /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(name) ? `${kind}:${ns}/${kubeNameOf(name)}` : t;
+  };
+  return computeCatalog(originals.map((o) => o.entity)).then((backstage) => {
+    const problems = [];
+    for (const [o, m] of manifestOf) {
+      const ref = manifestRef(m);
+      const status = statuses[ref];
+      if (!status) {
+        problems.push(`${ref}: no status from playbill resolve`);
+        continue;
+      }
+      const dangling = refsOf(o.entity)
+        .filter((x) => !exists.has(parseRef(x.value, x.defaultKind, o.entity.metadata.namespace ?? 'default')))
+        .map((x) => `${x.field}=${x.value}`);
+      const unresolved = (status.unresolvedRefs ?? []).map((u) => `${u.field}=${u.targetRef} (${u.reason})`);
+      if (dangling.length !== unresolved.length) {
+        problems.push(`${ref} (${where(o)}): Backstage's dangling references ${j(dangling)}, Playbill's unresolved ${j(unresolved)}`);
+      }
+      const want = (backstage.entities.get(refOf(o.entity))?.relations ?? [])
+        .map((x) => `${x.type} ${exists.has(x.targetRef) ? x.targetRef : danglingAsImported(x.targetRef)}`);
+      const got = (status.relations ?? []).map((x) => `${x.type} ${backstageOf.get(x.targetRef) ?? x.targetRef}`);
+      const onlyB = want.filter((x) => !got.includes(x));
+      const onlyP = got.filter((x) => !want.includes(x));
+      if (onlyB.length || onlyP.length) {
+        problems.push(`${ref} (${where(o)}): relations in the cluster differ from Backstage's` +
+          (onlyB.length ? `\n    only in Backstage: ${onlyB.join(', ')}` : '') +
+          (onlyP.length ? `\n    only in Playbill (targets mapped back to Backstage names): ${onlyP.join(', ')}` : ''));
+      }
     }
-    const dangling = refsOf(o.entity)
-      .filter((x) => !exists.has(parseRef(x.value, x.defaultKind, o.entity.metadata.namespace ?? 'default')))
-      .map((x) => `${x.field}=${x.value}`);
-    const unresolved = (status.unresolvedRefs ?? []).map((u) => `${u.field}=${u.targetRef} (${u.reason})`);
-    if (dangling.length !== unresolved.length) {
-      problems.push(`${ref} (${where(o)}): Backstage's dangling references ${j(dangling)}, Playbill's unresolved ${j(unresolved)}`);
-    }
-  }
-  failOn(problems, 'playbill resolve of the imported catalog');
+    return problems;
+  });
+}
+
+test('import: the imported catalog resolves to Backstage\'s relations, with only the dangling references unresolved', async () => {
+  const originals = fixtures();
+  const imp = importOk([FIXTURES], 'import-resolve.yaml');
+  failOn(await checkResolve(originals, imp.docs, imp.file), 'playbill resolve of the imported catalog');
 });
 
 test('import -: reads stdin like a file', () => {
@@ -460,7 +564,7 @@ test('--namespace: Backstage\'s default namespace moves to NS on import and come
   const NS = 'mapped';
   const imp = importOk(['--namespace', NS, FIXTURES], 'mapped.yaml');
   const { problems } = checkManifests(originals, imp.docs, { default: NS });
-  if (imp.docs.some((m) => m?.metadata?.namespace === 'default')) problems.push(`a manifest is still in namespace default`);
+  if (entitiesOf(imp.docs).some((m) => m?.metadata?.namespace === 'default')) problems.push(`a manifest is still in namespace default`);
   failOn(problems, `playbill import --namespace ${NS} ${FIXTURES}`);
 
   const exported = exportJson(['-f', imp.file]);
@@ -490,15 +594,21 @@ for (const file of yamlFiles(path.join(ROOT, INVALID))) {
     const problems = [];
     if (r.status !== 1) problems.push(`exit code ${r.status}, expected 1`);
     const lines = r.stderr.split('\n');
-    const printed = yamlDocs(r.stdout, `\`${r.cmd}\` stdout`);
+    const base = documentBase();
+    const printed = entitiesOf(yamlDocs(r.stdout, `\`${r.cmd}\` stdout`));
     const printedRefs = printed.map(backstageRefOfManifest);
     for (const d of docs) {
       const { expect, output } = d.markers;
       const ref = refOf(d.entity);
       if (expect) {
         const fields = expect.split(/\s+or\s+/);
-        const hit = lines.find((l) => l.includes(rel) && new RegExp(`\\bdocument ${d.index}\\b`).test(l) && fields.some((f) => l.includes(f)));
-        if (!hit) problems.push(`stderr has no line naming ${rel}, document ${d.index} and ${fields.join(' or ')}`);
+        const n = d.index + base;
+        const hit = lines.find((l) => l.includes(rel) && new RegExp(`\\bdocument ${n}\\b`).test(l) && fields.some((f) => l.includes(f)));
+        if (!hit) {
+          const elsewhere = lines.find((l) => l.includes(rel) && fields.some((f) => l.includes(f)));
+          problems.push(`stderr has no line naming ${rel}, document ${n} (counted from ${base}, as playbill resolve counts) and ${fields.join(' or ')}` +
+            (elsewhere ? `; it has: ${elsewhere.trim()}` : ''));
+        }
         if (printedRefs.includes(ref)) problems.push(`document ${d.index} (${ref}) is invalid but was printed`);
       } else if (output !== 'optional' && !printedRefs.includes(ref)) {
         problems.push(`document ${d.index} (${ref}) is valid but was not printed`);
@@ -521,7 +631,7 @@ test('import skips Location and Template documents with a note, and converts the
   const problems = [];
   if (r.status !== 0) problems.push(`exit code ${r.status}, expected 0`);
   for (const kind of ['Location', 'Template']) if (!r.stderr.includes(kind)) problems.push(`stderr does not mention the skipped ${kind}`);
-  const printed = yamlDocs(r.stdout, `\`${r.cmd}\` stdout`);
+  const printed = entitiesOf(yamlDocs(r.stdout, `\`${r.cmd}\` stdout`));
   const kinds = printed.map((m) => m?.kind);
   if (j(kinds) !== j(['Component'])) problems.push(`printed kinds ${j(kinds)}, expected only the Component`);
   if (printed[0]?.metadata?.name !== 'skipped-neighbour') problems.push(`printed ${j(printed[0]?.metadata)}, expected skipped-neighbour`);
@@ -530,7 +640,68 @@ test('import skips Location and Template documents with a note, and converts the
   const r2 = playbill(['import', only]);
   if (r2.status !== 0) problems.push(`${only}: exit code ${r2.status}, expected 0`);
   if (!r2.stderr.includes('Location')) problems.push(`${only}: stderr does not mention the skipped Location`);
-  const printed2 = yamlDocs(r2.stdout, `\`${r2.cmd}\` stdout`);
+  const printed2 = entitiesOf(yamlDocs(r2.stdout, `\`${r2.cmd}\` stdout`));
   if (printed2.length) problems.push(`${only}: printed ${printed2.length} document(s), expected none: ${j(printed2)}`);
   failOn(problems, `\`${r.cmd}\` stderr:\n${r.stderr}\n\`${r2.cmd}\` stderr:\n${r2.stderr}\n`);
+});
+
+// ---------------------------------------------------------------- edge cases, written inline
+
+/** Writes `text` as a catalog file and reads it back as the fixtures are read. */
+function inlineCatalog(name, text) {
+  const file = tmpFile(name, text);
+  return { file, originals: readCatalogFile(file) };
+}
+
+test('import never turns a dangling reference into a reference to another entity', async () => {
+  // In Backstage, `foo_bar` and `foo-bar` are different names: the owner below dangles, and the
+  // Group foo-bar owns nothing. Normalising the reference to foo-bar would make the Group own
+  // the Component in the cluster. Import may refuse the reference, or keep its meaning.
+  const { file, originals } = inlineCatalog('retarget.yaml', `apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: foo-bar, namespace: org}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Component
+metadata: {name: c1, namespace: org}
+spec: {type: service, lifecycle: production, owner: foo_bar}
+`);
+  for (const o of originals) assert.ok((await validateBackstage(o.entity)).ok, 'fixture bug');
+  const r = playbill(['import', file]);
+  if (r.status !== 0) {
+    assert.equal(r.status, 1, `exit code ${r.status}; stderr:\n${r.stderr}`);
+    assert.match(r.stderr, /document \d+: spec\.owner/, `refused, but stderr does not name spec.owner:\n${r.stderr}`);
+    return;
+  }
+  const docs = yamlDocs(r.stdout, 'import stdout');
+  const out = tmpFile('retarget-out.yaml', r.stdout);
+  const problems = await checkResolve(originals, docs, out);
+  problems.push(...(await compareExport(originals, exportJson(['-f', out]))));
+  failOn(problems, `\`playbill import\` of\n${readFileSync(file, 'utf8')}\nprinted\n${r.stdout}\nwhich means something else in the cluster`);
+});
+
+test('import output survives kubectl even for names and references YAML 1.1 reads as booleans', async () => {
+  // Valid Backstage names. kubectl reads a plain `yes` as true: `name: yes` does not even decode.
+  const { file, originals } = inlineCatalog('yaml11.yaml', `apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: "yes", namespace: org}
+spec: {type: team, parent: "on", children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: "on", namespace: org}
+spec: {type: team, children: ["yes", "NO"]}
+---
+apiVersion: backstage.io/v1alpha1
+kind: User
+metadata: {name: "y", namespace: org}
+spec: {memberOf: ["yes"]}
+`);
+  for (const o of originals) assert.ok((await validateBackstage(o.entity)).ok, 'fixture bug');
+  const r = ok(['import', file]);
+  const problems = kubectlScalarProblems(r.stdout);
+  const out = tmpFile('yaml11-out.yaml', r.stdout);
+  problems.push(...(await compareExport(originals, exportJson(['-f', out]))));
+  failOn(problems, `\`${r.cmd}\` printed\n${r.stdout}`);
 });
