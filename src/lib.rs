@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod model;
 pub mod resolve;
 pub mod status;
+pub mod yaml;

@@ -11,13 +11,13 @@ use serde_json::{Map, Value, json};
 
 use super::names::{
     METADATA_ANNOTATION, METADATA_IN_SPEC, NAME_ANNOTATION, NAMESPACE_ANNOTATION, REFS_ANNOTATION,
-    import_ref, is_backstage_name, kube_name,
+    import_ref, is_backstage_name, kube_name, move_namespace,
 };
 use crate::api::validate::{
     FieldError, is_dns_label, is_label_value, is_qualified_name, validate_spec,
 };
 use crate::api::{GROUP, VERSION, entity_from_value};
-use crate::model::{Kind, rules_for};
+use crate::model::{EntityRef, Kind, parse_ref, rule, rules_for};
 
 /// Where a document came from: its file (or `-`) and its 1-based position in that file.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -75,6 +75,9 @@ pub struct Imported {
     pub kind: Kind,
     /// The Backstage name as written, for messages.
     pub backstage_name: String,
+    pub backstage_namespace: String,
+    /// The references import rewrote: path → [as Backstage wrote it, as Kubernetes holds it].
+    pub rewritten: BTreeMap<String, [String; 2]>,
     pub manifest: Manifest,
 }
 
@@ -92,17 +95,14 @@ pub struct Outcome {
 impl Outcome {
     /// The manifests as one multi-document YAML stream: namespaces first, then the entities in
     /// input order.
-    pub fn to_yaml(&self) -> Result<String, serde_norway::Error> {
-        let mut out = String::new();
-        for m in self
+    pub fn to_yaml(&self) -> Result<String, serde_json::Error> {
+        let docs = self
             .namespaces
             .iter()
             .chain(self.entities.iter().map(|e| &e.manifest))
-        {
-            out.push_str("---\n");
-            out.push_str(&serde_norway::to_string(m)?);
-        }
-        Ok(out)
+            .map(serde_json::to_value)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(crate::yaml::documents(&docs))
     }
 }
 
@@ -159,6 +159,7 @@ pub fn import(inputs: &[(String, String)], options: &Options) -> Outcome {
         }
     }
     reject_collisions(&mut out);
+    keep_dangling_references_dangling(&mut out, &options.namespaces);
     // In input order; a stable sort keeps each document's errors in field order.
     out.errors.sort_by(|a, b| a.source.cmp(&b.source));
     if !options.skip_namespaces {
@@ -233,6 +234,76 @@ fn reject_collisions(out: &mut Outcome) {
         i += 1;
         !rejected.contains(&(i - 1))
     });
+}
+
+/// A reference that Backstage leaves dangling can, once normalised, name an entity that exists
+/// (`Team_A` when only `team-a` exists), and Playbill would resolve what Backstage does not. Such
+/// a reference keeps its name as written, so it dangles in both, and import says so.
+fn keep_dangling_references_dangling(out: &mut Outcome, namespaces: &BTreeMap<String, String>) {
+    let known: BTreeMap<EntityRef, EntityRef> = out
+        .entities
+        .iter()
+        .map(|e| {
+            let m = &e.manifest.metadata;
+            let kube = EntityRef::of(e.kind, m.namespace.as_deref().unwrap_or(""), &m.name);
+            let backstage = EntityRef::of(e.kind, &e.backstage_namespace, &e.backstage_name);
+            (kube, backstage)
+        })
+        .collect();
+    for e in &mut out.entities {
+        let ns = e.manifest.metadata.namespace.clone().unwrap_or_default();
+        let mut changed = false;
+        for (path, [original, rewritten]) in e.rewritten.clone() {
+            let field = path
+                .trim_start_matches("spec.")
+                .split('[')
+                .next()
+                .unwrap_or_default();
+            let Some(rule) = rule(e.kind, field) else {
+                continue;
+            };
+            let (Ok(meant), Ok(target)) = (
+                parse_ref(&original, rule.default_kind, &e.backstage_namespace),
+                parse_ref(&rewritten, rule.default_kind, &ns),
+            ) else {
+                continue;
+            };
+            let Some(found) = known.get(&target).filter(|found| **found != meant) else {
+                continue;
+            };
+            let kept = move_namespace(&original, namespaces).unwrap_or_else(|| original.clone());
+            out.notes.push(format!(
+                "{}: {path}: {original:?} names no entity, as in Backstage; it is kept as {kept:?}, not normalised to {rewritten:?}, which would name {found}",
+                e.source
+            ));
+            let spec = e.manifest.spec.get_or_insert_default();
+            let index = path
+                .split('[')
+                .nth(1)
+                .and_then(|i| i.trim_end_matches(']').parse::<usize>().ok());
+            let slot = match index {
+                Some(i) => spec.get_mut(field).and_then(|l| l.get_mut(i)),
+                None => spec.get_mut(field),
+            };
+            if let Some(slot) = slot {
+                *slot = Value::String(kept.clone());
+            }
+            if kept == original {
+                e.rewritten.remove(&path);
+            } else {
+                e.rewritten.insert(path, [original, kept]);
+            }
+            changed = true;
+        }
+        if changed {
+            let annotations = &mut e.manifest.metadata.annotations;
+            if e.rewritten.is_empty() {
+                annotations.remove(REFS_ANNOTATION);
+            } else {
+                annotations.insert(REFS_ANNOTATION.into(), json!(e.rewritten).to_string());
+            }
+        }
+    }
 }
 
 fn field_error(path: &str, message: impl Into<String>) -> FieldError {
@@ -477,7 +548,7 @@ fn convert(doc: &Value, source: Source, options: &Options) -> Document {
         annotations.insert(NAME_ANNOTATION.into(), name.clone());
     }
     if namespace != backstage_ns {
-        annotations.insert(NAMESPACE_ANNOTATION.into(), backstage_ns);
+        annotations.insert(NAMESPACE_ANNOTATION.into(), backstage_ns.clone());
     }
     if !rewritten.is_empty() {
         annotations.insert(REFS_ANNOTATION.into(), json!(rewritten).to_string());
@@ -513,6 +584,8 @@ fn convert(doc: &Value, source: Source, options: &Options) -> Document {
         source,
         kind,
         backstage_name: name,
+        backstage_namespace: backstage_ns,
+        rewritten,
         manifest,
     }))
 }

@@ -138,12 +138,12 @@ pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<St
             .map(|s| s + "\n")
             .map_err(|e| e.to_string()),
         Format::Yaml => {
-            let mut out = String::new();
-            for e in entities {
-                out.push_str("---\n");
-                out.push_str(&serde_norway::to_string(e).map_err(|e| e.to_string())?);
-            }
-            Ok(out)
+            let docs = entities
+                .iter()
+                .map(serde_json::to_value)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| e.to_string())?;
+            Ok(crate::yaml::documents(&docs))
         }
     }
 }

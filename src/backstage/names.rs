@@ -58,8 +58,21 @@ pub fn kube_name(backstage: &str) -> String {
 /// Kubernetes side: the name normalised where [`kube_name`] changes more than its case, and an
 /// explicit namespace moved through `namespaces`. `None` when the text can stay as it is.
 pub fn import_ref(raw: &str, namespaces: &BTreeMap<String, String>) -> Option<String> {
+    rewrite_ref(raw, namespaces, true)
+}
+
+/// Like [`import_ref`], but the name stays as written: for a reference that must keep dangling.
+pub fn move_namespace(raw: &str, namespaces: &BTreeMap<String, String>) -> Option<String> {
+    rewrite_ref(raw, namespaces, false)
+}
+
+fn rewrite_ref(
+    raw: &str,
+    namespaces: &BTreeMap<String, String>,
+    normalise: bool,
+) -> Option<String> {
     let parts = split_ref(raw).ok()?;
-    let name = if is_backstage_name(parts.name) {
+    let name = if normalise && is_backstage_name(parts.name) {
         let k = kube_name(parts.name);
         (k != parts.name.to_ascii_lowercase()).then_some(k)
     } else {
@@ -153,5 +166,10 @@ mod tests {
             "not a Backstage name: left alone"
         );
         assert_eq!(import_ref("", &none), None);
+        assert_eq!(
+            move_namespace("default/Team_A", &mapped).as_deref(),
+            Some("acme/Team_A")
+        );
+        assert_eq!(move_namespace("Team_A", &mapped), None);
     }
 }

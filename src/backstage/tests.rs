@@ -566,3 +566,55 @@ fn objects_whose_spec_does_not_fit_are_reported_not_exported() {
     assert_eq!(out.skipped.len(), 1);
     assert!(out.skipped[0].contains("owner"), "{:?}", out.skipped);
 }
+
+#[test]
+fn a_dangling_reference_that_would_normalise_onto_an_entity_keeps_dangling() {
+    let text = "\
+apiVersion: backstage.io/v1alpha1
+kind: Group
+metadata: {name: team-a}
+spec: {type: team, children: []}
+---
+apiVersion: backstage.io/v1alpha1
+kind: System
+metadata: {name: shop}
+spec: {owner: Team_A, domain: default/Some_Domain}
+";
+    let options = Options {
+        namespaces: BTreeMap::from([("default".to_owned(), "acme".to_owned())]),
+        skip_namespaces: true,
+    };
+    let outcome = import::import(&[("n.yaml".into(), text.into())], &options);
+    assert!(outcome.errors.is_empty());
+    assert_eq!(
+        outcome.notes,
+        [
+            "n.yaml: document 2: spec.owner: \"Team_A\" names no entity, as in Backstage; it is kept as \"Team_A\", not normalised to \"team-a\", which would name group:default/team-a"
+        ]
+    );
+    let shop = &outcome.entities[1].manifest;
+    let spec = shop.spec.as_ref().unwrap();
+    assert_eq!(spec["owner"], "Team_A");
+    assert_eq!(
+        spec["domain"], "acme/some-domain",
+        "other dangling refs still normalise"
+    );
+    assert_eq!(
+        shop.metadata.annotations[REFS_ANNOTATION],
+        r#"{"spec.domain":["default/Some_Domain","acme/some-domain"]}"#
+    );
+    // The operator's view agrees with Backstage's: the owner does not resolve.
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default());
+    let yaml = outcome.to_yaml().unwrap();
+    let objects = crate::catalog::from_manifests(&[("i".into(), yaml)], "x", 1000, &now).unwrap();
+    let shop = objects.iter().find(|o| o.name == "shop").unwrap();
+    let unresolved: Vec<&str> = shop
+        .status
+        .as_ref()
+        .unwrap()
+        .unresolved_refs
+        .iter()
+        .map(|u| u.target_ref.as_str())
+        .collect();
+    assert_eq!(unresolved, ["group:acme/team_a", "domain:acme/some-domain"]);
+}
