@@ -444,7 +444,8 @@ function kubeNameOf(name) {
  * each entity's unresolved references are exactly its dangling ones in
  * Backstage, and its relations, with every target mapped back to the Backstage
  * entity whose manifest it names, are Backstage's. (A dangling Backstage target
- * has no manifest; it is compared by the name import gives it.)
+ * has no manifest; it is compared by the name import gives it: normalised, unless
+ * that would name another entity.)
  */
 function checkResolve(originals, docs, file) {
   const { manifestOf } = checkManifests(originals, docs);
@@ -455,7 +456,10 @@ function checkResolve(originals, docs, file) {
   const backstageOf = new Map([...manifestOf].map(([o, m]) => [manifestRef(m), refOf(o.entity)]));
   const danglingAsImported = (t) => {
     const [, kind, ns, name] = /^([^:]*):([^/]*)\/(.*)$/.exec(t);
-    return /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(name) ? `${kind}:${ns}/${kubeNameOf(name)}` : t;
+    if (!/^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/.test(name)) return t;
+    const normalised = `${kind}:${ns}/${kubeNameOf(name)}`;
+    // Normalised onto another entity's name it would resolve; import keeps it as written instead.
+    return backstageOf.has(normalised) ? t : normalised;
   };
   return computeCatalog(originals.map((o) => o.entity)).then((backstage) => {
     const problems = [];
