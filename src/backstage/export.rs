@@ -31,6 +31,9 @@ pub struct BackstageEntity {
     pub spec: Map<String, Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub relations: Option<Vec<BackstageRelation>>,
+    /// The Kubernetes namespace the entity lives in (not part of the output).
+    #[serde(skip)]
+    pub kube_namespace: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -210,6 +213,7 @@ pub fn export(objects: &[CatalogObject], options: Options) -> Export {
             },
             spec,
             relations: None,
+            kube_namespace: o.namespace.clone(),
         });
     }
     if options.relations {

@@ -45,7 +45,8 @@ pub struct ExportArgs {
     /// Read Playbill manifests (files, walked directories, `-`) instead of the cluster.
     #[arg(long, short = 'f', value_name = "PATH")]
     pub filename: Vec<String>,
-    /// Only this namespace (the Kubernetes one); the default is every namespace.
+    /// Only the entities of this namespace (the Kubernetes one), still with their relations to
+    /// every other namespace; the default is every namespace.
     #[arg(long, short = 'n', conflicts_with = "all_namespaces")]
     pub namespace: Option<String>,
     /// Every namespace (the default).
@@ -149,8 +150,25 @@ pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<St
 }
 
 pub fn export_command(args: &ExportArgs) -> ExitCode {
-    let objects = match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
+    // Relations come from the whole catalog: an entity in one namespace has relations from
+    // entities in others. Only when the whole catalog cannot be read is `-n` the limit.
+    let objects = match crate::catalog::load(&args.filename, None) {
         Ok(o) => o,
+        Err(crate::catalog::LoadError::Cluster(kube::Error::Api(e)))
+            if e.code == 403 && args.namespace.is_some() =>
+        {
+            eprintln!(
+                "playbill export: cannot list the whole catalog ({}); relations from other namespaces are left out",
+                e.message
+            );
+            match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("playbill export: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        }
         Err(e) => {
             eprintln!("playbill export: {e}");
             return ExitCode::FAILURE;
@@ -160,7 +178,10 @@ pub fn export_command(args: &ExportArgs) -> ExitCode {
         relations: !args.no_relations,
         server_fields: args.filename.is_empty(),
     };
-    let result = export::export(&objects, options);
+    let mut result = export::export(&objects, options);
+    if let Some(ns) = &args.namespace {
+        result.entities.retain(|e| e.kube_namespace == *ns);
+    }
     for s in &result.skipped {
         eprintln!("playbill export: skipped {s}");
     }
