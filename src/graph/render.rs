@@ -86,6 +86,18 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// A control character as visible text (`\n`, `\x01`): raw, it would break a line of output or
+/// be refused (XML forbids most of them); as U+FFFD it would hide what the name holds.
+fn push_control(out: &mut String, c: char) {
+    match c {
+        '\n' => out.push_str("\\n"),
+        '\r' => out.push_str("\\r"),
+        c => {
+            let _ = write!(out, "\\x{:02x}", c as u32);
+        }
+    }
+}
+
 // ------------------------------------------------------------------------------------- DOT
 
 /// A font Graphviz has metrics for, so the layout does not depend on the fonts installed.
@@ -102,11 +114,7 @@ fn dot_quote(s: &str) -> String {
         match c {
             '"' => out.push_str("\\\""),
             '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\x{:02x}", c as u32);
-            }
+            c if c.is_control() => push_control(&mut out, c),
             c => out.push(c),
         }
     }
@@ -115,7 +123,7 @@ fn dot_quote(s: &str) -> String {
 }
 
 /// Text inside a DOT HTML-like label, which Graphviz parses as XML: the XML specials become
-/// entities, and control characters, which XML forbids, become U+FFFD.
+/// entities, control characters visible escapes.
 fn dot_html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -125,7 +133,7 @@ fn dot_html(s: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if c.is_control() => push_control(&mut out, c),
             c => out.push(c),
         }
     }
@@ -271,7 +279,7 @@ pub fn dot(graph: &Graph, title: &str) -> String {
 
 /// Text inside a Mermaid quoted label. Mermaid ends the label at `"`, reads `#name;` as an
 /// entity and may read `<...>` as HTML, so those characters are written as Mermaid's own
-/// `#code;` entities; control characters become U+FFFD.
+/// `#code;` entities; control characters become visible escapes.
 fn mermaid_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -282,7 +290,7 @@ fn mermaid_text(s: &str) -> String {
             '<' => out.push_str("#lt;"),
             '>' => out.push_str("#gt;"),
             '`' => out.push_str("#96;"),
-            c if c.is_control() => out.push('\u{fffd}'),
+            c if c.is_control() => push_control(&mut out, c),
             c => out.push(c),
         }
     }
@@ -533,7 +541,8 @@ mod tests {
         g.nodes.insert(r, n);
         let text = dot(&g, "t");
         assert!(text.contains(r#""user:org/tab\x09here\x01" ["#), "{text}");
-        assert!(text.contains("<br/>tab\u{fffd}here\u{fffd}<br/>"), "{text}");
+        assert!(text.contains(r"<br/>tab\x09here\x01<br/>"), "{text}");
+        assert!(mermaid(&g, "t").contains(r"<br/>tab\x09here\x01<br/>"));
         assert!(!text.chars().any(|c| c.is_control() && c != '\n'));
     }
 
