@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use super::model::{Graph, Node, NodeState};
+use super::model::{Edge, Graph, Node, NodeState};
 use crate::catalog::ReadyState;
 use crate::model::Kind;
 
@@ -77,6 +77,15 @@ fn states_used(graph: &Graph) -> Vec<NodeState> {
 
 fn is_absent(state: NodeState) -> bool {
     matches!(state, NodeState::Missing | NodeState::NotRead)
+}
+
+/// Whether an edge touches a node that is missing or not read: it stands for a reference that
+/// dangles (or may), so it is drawn dashed. The absent end is not always the target: a pair is
+/// drawn from one fixed side, so `memberOf: [gone]` is drawn as `gone hasMember user`.
+fn touches_absent(graph: &Graph, edge: &Edge) -> bool {
+    [&edge.from, &edge.to]
+        .into_iter()
+        .any(|r| graph.nodes.get(r).is_some_and(|n| is_absent(n.state)))
 }
 
 /// One line of text for a comment: no line breaks can end the comment early.
@@ -261,7 +270,7 @@ pub fn dot(graph: &Graph, title: &str) -> String {
         out.push('\n');
     }
     for e in &graph.edges {
-        let dashed = graph.nodes.get(&e.to).is_some_and(|n| is_absent(n.state));
+        let dashed = touches_absent(graph, e);
         let _ = writeln!(
             out,
             "  {} -> {} [label={}{}];",
@@ -338,7 +347,7 @@ pub fn mermaid(graph: &Graph, title: &str) -> String {
         let _ = writeln!(out, "  {}{open}\"{label}\"{close}", ids[reference]);
     }
     for e in &graph.edges {
-        let arrow = if graph.nodes.get(&e.to).is_some_and(|n| is_absent(n.state)) {
+        let arrow = if touches_absent(graph, e) {
             "-.->"
         } else {
             "-->"
@@ -376,7 +385,7 @@ pub fn mermaid(graph: &Graph, title: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::graph::model::{Edge, Scope};
+    use crate::graph::model::Scope;
     use crate::model::{EntityRef, RelationType};
 
     fn node(kind: &str, namespace: &str, name: &str, state: NodeState) -> (EntityRef, Node) {
@@ -491,11 +500,19 @@ mod tests {
             edges[1].trim(),
             "\"component:shop/web\" -> \"api:shop/new\" [label=\"providesApi\"];"
         );
-        // Edges into absent nodes are dashed; the legend names the states present.
-        assert!(
-            edges
-                .iter()
-                .any(|e| e.contains("[label=\"dependsOn\", style=dashed]"))
+        // Edges touching absent nodes are dashed, whichever end is absent; the legend names the
+        // states present.
+        let dashed: Vec<&str> = edges
+            .iter()
+            .filter(|e| e.ends_with(", style=dashed];"))
+            .map(|e| e.trim().split(" [").next().unwrap())
+            .collect();
+        assert_eq!(
+            dashed,
+            [
+                "\"component:shop/web\" -> \"resource:shop/a:b/c.d \\\"q\\\" \\\\n <x>&#1;`\"",
+                "\"system:secret/s\" -> \"component:shop/web\""
+            ]
         );
         assert!(text.contains(
             "label=\"green: Ready   red: not Ready   grey: no Ready condition yet   dashed: missing (a dangling reference)   dotted: in a namespace that could not be read\""
@@ -579,7 +596,7 @@ mod tests {
             "  n1 -.->|dependsOn| n3",
             "  n1 -->|providesApi| n0",
             "  n2 -->|ownerOf| n1",
-            "  n4 -->|hasPart| n1",
+            "  n4 -.->|hasPart| n1",
             "  classDef ready fill:#e3f4dc,stroke:#4a8f3c",
             "  class n2 ready",
             "  classDef notReady fill:#fbe0dc,stroke:#c0392b,stroke-width:2px",
