@@ -6,7 +6,7 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -20,6 +20,7 @@ enum State {
     NotReady,
     NoStatus,
     Missing,
+    NotRead,
 }
 
 #[derive(Debug)]
@@ -53,12 +54,14 @@ fn parse_dot(text: &str) -> Dot {
                 "not Ready" => State::NotReady,
                 "no Ready condition yet" => State::NoStatus,
                 s if s.starts_with("missing") => State::Missing,
+                s if s.starts_with("not read") => State::NotRead,
                 s => panic!("unknown state {s:?} of {reference}"),
             };
             // The label says it too, so the state does not rest on colour alone.
             match state {
                 State::NotReady => assert!(label.contains(">not Ready<"), "{line}"),
                 State::Missing => assert!(label.contains(">missing<"), "{line}"),
+                State::NotRead => assert!(label.contains(">not read<"), "{line}"),
                 _ => assert!(
                     !label.contains("Ready<") && !label.contains("missing"),
                     "{line}"
@@ -378,5 +381,102 @@ fn kubectl_catalog_graph_draws_the_example_catalog_from_the_cluster() {
             .contains("Usage: kubectl catalog graph [OPTIONS] [REF]"),
         "{}",
         help.stdout
+    );
+}
+
+/// A copy of the admin kubeconfig that impersonates `user` (who has only the RBAC a test grants).
+fn impersonating_kubeconfig(user: &str, dir: &Path) -> PathBuf {
+    let raw = kubectl(&["config", "view", "--raw", "--minify", "-o", "json"], None);
+    let mut config: Value = serde_json::from_str(&raw).unwrap();
+    for u in config["users"].as_array_mut().unwrap() {
+        u["user"]["as"] = Value::from(user);
+    }
+    let path = dir.join("viewer.kubeconfig");
+    std::fs::write(&path, config.to_string()).unwrap();
+    path
+}
+
+#[test]
+fn a_user_who_may_read_one_namespace_gets_its_graph_with_the_rest_marked_not_read() {
+    ensure_crds();
+    let prefix = unique_prefix("graphrbac");
+    let (home, other) = (format!("{prefix}-home"), format!("{prefix}-other"));
+    let _cleanup = Namespaces::create(&[home.clone(), other.clone()]);
+    let user = format!("{prefix}-viewer");
+    let manifests = format!(
+        r#"
+apiVersion: catalog.playbill.dev/v1alpha1
+kind: Group
+metadata: {{name: team, namespace: {other}}}
+spec: {{type: team, children: []}}
+---
+apiVersion: catalog.playbill.dev/v1alpha1
+kind: Component
+metadata: {{name: web, namespace: {home}}}
+spec: {{type: website, lifecycle: production, owner: {other}/team, system: shop}}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {{name: catalog-viewer, namespace: {home}}}
+rules:
+  - apiGroups: [catalog.playbill.dev]
+    resources: [components, systems, apis, resources, domains, groups, users]
+    verbs: [get, list]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {{name: catalog-viewer, namespace: {home}}}
+roleRef: {{apiGroup: rbac.authorization.k8s.io, kind: Role, name: catalog-viewer}}
+subjects: [{{apiGroup: rbac.authorization.k8s.io, kind: User, name: {user}}}]
+"#
+    );
+    kubectl(&["apply", "--server-side", "-f", "-"], Some(&manifests));
+    let plugin = PluginDir::new();
+    let config = impersonating_kubeconfig(&user, &plugin.0);
+    let graph = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_playbill"))
+            .arg("graph")
+            .args(args)
+            .env("KUBECONFIG", &config)
+            .output()
+            .unwrap()
+    };
+    let web = format!("component:{home}/web");
+    // RBAC takes a moment to reach the authorizer's cache.
+    let mut out = graph(&[&web]);
+    wait_for(
+        Duration::from_secs(30),
+        "the viewer's Role to apply",
+        || {
+            out = graph(&[&web]);
+            out.status.success()
+        },
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "not allowed to list the catalog in every namespace; reading only namespace {home}"
+        )),
+        "{stderr}"
+    );
+    let dot = parse_dot(&String::from_utf8(out.stdout).unwrap());
+    // The owner exists, but this user cannot see it: "not read", never "missing". The System
+    // would be in the namespace that was read, so it really is missing.
+    assert_eq!(dot.nodes[&format!("group:{other}/team")], State::NotRead);
+    assert_eq!(dot.nodes[&format!("system:{home}/shop")], State::Missing);
+    assert_eq!(dot.nodes.len(), 3, "{dot:?}");
+    assert_eq!(
+        dot.edges.get(&format!("group:{other}/team ownerOf {web}")),
+        Some(&true)
+    );
+    // The whole catalog cannot be drawn from one namespace: that is an error, not a partial picture.
+    let all = graph(&[]);
+    assert!(!all.status.success());
+    let stderr = String::from_utf8_lossy(&all.stderr);
+    assert!(
+        stderr.contains("cannot list the catalog: ")
+            && stderr.contains("forbidden")
+            && stderr.contains("-n NAMESPACE"),
+        "{stderr}"
     );
 }

@@ -73,7 +73,7 @@ pub enum GraphError {
     )]
     NoCrds,
     #[error("cannot list the catalog: {0}")]
-    List(#[source] kube::Error),
+    List(String),
     #[error("cannot start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -232,9 +232,19 @@ async fn from_cluster(args: &GraphArgs) -> Result<String, GraphError> {
             _ => Err(e),
         },
     };
-    let (objects, scope) = listed.map_err(|e| match status_code(&e) {
-        Some(404) => GraphError::NoCrds,
-        _ => GraphError::List(e),
+    let (objects, scope) = listed.map_err(|e| match (status_code(&e), &e) {
+        (Some(404), _) => GraphError::NoCrds,
+        // The API server's own sentence says who may not do what; the rest of kube's error
+        // repeats it as a struct dump.
+        (Some(code), kube::Error::Api(status)) if !status.message.is_empty() => {
+            let hint = if code == 403 && view.home_namespace().is_none() {
+                "; draw a single namespace with -n NAMESPACE instead"
+            } else {
+                ""
+            };
+            GraphError::List(format!("{}{hint}", status.message))
+        }
+        _ => GraphError::List(e.to_string()),
     })?;
     draw(&objects, &scope, &view, args.output)
 }
