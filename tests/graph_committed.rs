@@ -85,7 +85,10 @@ fn committed_svg_draws_every_node_and_edge_of_the_dot() {
         .skip(1)
         .map(|s| decode_xml(s.split("</title>").next().unwrap()))
         .collect();
-    assert_eq!(titles, nodes, "docs/catalog-graph.svg is stale: run `make graph-image`");
+    assert_eq!(
+        titles, nodes,
+        "docs/catalog-graph.svg is stale: run `make graph-image`"
+    );
     assert_eq!(
         svg.matches("class=\"edge\">").count(),
         edges,
