@@ -16,13 +16,14 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build crds check-crds lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build crds check-crds graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
 	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
 	@echo "make cluster-down  stop it and delete its data"
 
@@ -39,6 +40,17 @@ check-crds:
 	@$(CARGO) run --locked --quiet -- crds | diff -u crds/catalog.playbill.dev.yaml - \
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
 
+# The README's picture: `playbill graph` of the example catalog, rendered by Graphviz compiled to
+# WebAssembly (tools/graph-render), so no graphviz binary is needed.
+graph-image:
+	$(CARGO) run --locked --quiet -- graph -f examples/catalog -o dot > docs/catalog-graph.dot.tmp
+	mv docs/catalog-graph.dot.tmp docs/catalog-graph.dot
+	cd tools/graph-render && npm ci --no-audit --no-fund --loglevel=error && node render.mjs ../../docs/catalog-graph.dot ../../docs/catalog-graph.svg
+
+check-graph-image:
+	$(CARGO) build --locked --quiet
+	cd tools/graph-render && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$${CARGO_TARGET_DIR:-$(ROOT)/target}/debug/playbill npm test
+
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --locked --all-targets -- -D warnings
@@ -50,6 +62,7 @@ test: lint check-crds $(CLUSTER_DEP)
 	scripts/helm.sh build
 	$(CARGO) test --locked --all-targets
 	cd tests/argocd && go test ./...
+	$(MAKE) check-graph-image
 	$(MAKE) test-backstage
 
 # Differential test: Playbill's relations against Backstage's own catalog code from npm.

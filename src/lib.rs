@@ -12,6 +12,7 @@ pub mod graph;
 pub mod index;
 pub mod metrics;
 pub mod model;
+pub mod plugin;
 pub mod resolve;
 pub mod status;
 pub mod yaml;

@@ -82,7 +82,7 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli: Cli = playbill::plugin::parse();
     match cli.command {
         Command::Run {
             config,
