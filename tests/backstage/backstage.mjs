@@ -36,10 +36,10 @@ import {
 } from '@backstage/catalog-model';
 import { BuiltinKindsEntityProcessor } from '@backstage/plugin-catalog-backend';
 
-const processor = new BuiltinKindsEntityProcessor();
+export const processor = new BuiltinKindsEntityProcessor();
 
 // CatalogBuilder.buildEntityPolicy() without custom policies.
-const policy = EntityPolicies.allOf([
+export const policy = EntityPolicies.allOf([
   new SchemaValidEntityPolicy(),
   new DefaultNamespaceEntityPolicy(),
   new NoForeignRootFieldsEntityPolicy(),

@@ -25,12 +25,6 @@ import { readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import YAML from 'yaml';
 import {
-  EntityPolicies,
-  SchemaValidEntityPolicy,
-  DefaultNamespaceEntityPolicy,
-  NoForeignRootFieldsEntityPolicy,
-  FieldFormatEntityPolicy,
-  makeValidator,
   entityEnvelopeSchemaValidator,
   entitySchemaValidator,
   apiEntityV1alpha1Validator,
@@ -41,15 +35,9 @@ import {
   systemEntityV1alpha1Validator,
   userEntityV1alpha1Validator,
 } from '@backstage/catalog-model';
-import { BuiltinKindsEntityProcessor } from '@backstage/plugin-catalog-backend';
+// The same processor and default policy chain the differential test runs.
+import { policy, processor } from './backstage.mjs';
 
-const processor = new BuiltinKindsEntityProcessor();
-const policy = EntityPolicies.allOf([
-  new SchemaValidEntityPolicy(),
-  new DefaultNamespaceEntityPolicy(),
-  new NoForeignRootFieldsEntityPolicy(),
-  new FieldFormatEntityPolicy(makeValidator()),
-]);
 const validateEnvelope = entityEnvelopeSchemaValidator();
 const validateEntity = entitySchemaValidator();
 const LOCATION = { type: 'url', target: 'https://example.invalid/catalog-info.yaml' };
