@@ -189,12 +189,15 @@ pub async fn run(config: Config) -> Result<()> {
     };
 
     let writer = writer::Writer {
-        recorder: Recorder::new(
-            client.clone(),
-            Reporter {
-                controller: "playbill".into(),
-                instance: Some(identity),
-            },
+        events: writer::spawn_event_publisher(
+            Recorder::new(
+                client.clone(),
+                Reporter {
+                    controller: "playbill".into(),
+                    instance: Some(identity),
+                },
+            ),
+            metrics.clone(),
         ),
         client,
         state,

@@ -12,7 +12,7 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use super::state::State;
@@ -36,12 +36,48 @@ struct Job {
     event: Option<(bool, String, String)>,
 }
 
+/// A Ready flip to announce as an Event.
+pub struct FlipEvent {
+    me: EntityRef,
+    reference: ObjectReference,
+    event: Event,
+}
+
+/// Events in flight at once.
+const EVENT_CONCURRENCY: usize = 4;
+
+/// Publishes Ready-flip Events off the write path. Awaited inline, each Event would hold a write
+/// slot for a second API call: deleting a Group that 800 entities point at would then take twice
+/// as long to show in their statuses. Ends when every sender is gone.
+pub fn spawn_event_publisher(recorder: Recorder, metrics: Arc<Metrics>) -> mpsc::Sender<FlipEvent> {
+    let (tx, rx) = mpsc::channel::<FlipEvent>(4096);
+    tokio::spawn(async move {
+        let events =
+            futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) });
+        events
+            .for_each_concurrent(EVENT_CONCURRENCY, |flip| {
+                let (recorder, metrics) = (&recorder, &metrics);
+                async move {
+                    match recorder.publish(&flip.event, &flip.reference).await {
+                        Ok(()) => {
+                            metrics.events_published.inc();
+                        }
+                        Err(e) => warn!(entity = %flip.me, error = %e, "cannot publish event"),
+                    }
+                }
+            })
+            .await;
+    });
+    tx
+}
+
 pub struct Writer {
     pub client: kube::Client,
     pub state: Arc<Mutex<State>>,
     pub wake: Arc<Notify>,
     pub metrics: Arc<Metrics>,
-    pub recorder: Recorder,
+    /// Where Ready-flip Events go; see [`spawn_event_publisher`].
+    pub events: mpsc::Sender<FlipEvent>,
     pub concurrency: usize,
     pub resync: Duration,
     pub leader: watch::Receiver<bool>,
@@ -208,6 +244,7 @@ impl Writer {
         }
     }
 
+    /// Hands the Event to the publisher: it waits only if thousands are already queued.
     async fn publish(&self, job: &Job, ready: bool, reason: &str, message: &str) {
         let reference = ObjectReference {
             api_version: Some(format!("{GROUP}/{VERSION}")),
@@ -228,11 +265,13 @@ impl Writer {
             action: "Resolve".to_owned(),
             secondary: None,
         };
-        match self.recorder.publish(&event, &reference).await {
-            Ok(()) => {
-                self.metrics.events_published.inc();
-            }
-            Err(e) => warn!(entity = %job.me, error = %e, "cannot publish event"),
+        let flip = FlipEvent {
+            me: job.me.clone(),
+            reference,
+            event,
+        };
+        if self.events.send(flip).await.is_err() {
+            warn!(entity = %job.me, "event publisher stopped; event dropped");
         }
     }
 
