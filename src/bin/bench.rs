@@ -823,6 +823,28 @@ async fn wait_affected(
     }
 }
 
+/// The change trials' samples, by scenario, and one record per trial.
+#[derive(Default)]
+struct Trials {
+    samples: BTreeMap<&'static str, Vec<f64>>,
+    affected_sizes: BTreeMap<&'static str, Vec<usize>>,
+    log: Vec<Value>,
+}
+
+impl Trials {
+    fn record(&mut self, scenario: &'static str, object: &str, affected: usize, d: Duration) {
+        let ms = d.as_secs_f64() * 1e3;
+        println!("  {scenario:<24} {object:<36} {affected:>4} statuses  {ms:>6.0} ms");
+        self.samples.entry(scenario).or_default().push(ms);
+        self.affected_sizes
+            .entry(scenario)
+            .or_default()
+            .push(affected);
+        self.log
+            .push(json!({"scenario": scenario, "object": object, "affected": affected, "ms": ms}));
+    }
+}
+
 async fn merge_spec(cluster: &Cluster, o: &Obj, spec: Value) -> Res<i64> {
     let obj = cluster
         .api(o.kind, &o.ns)
@@ -1028,7 +1050,8 @@ async fn main() -> Res<()> {
     let idle_writes = op.metric("playbill_status_writes_total").await? - before_idle;
 
     // 5. Change latency.
-    let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    println!("change trials:");
+    let mut trials = Trials::default();
     let change_timeout = Duration::from_secs(30);
     let comps: Vec<String> = model
         .objs
@@ -1056,7 +1079,6 @@ async fn main() -> Res<()> {
         })
         .map(|(k, _)| k.clone())
         .collect();
-    let mut affected_sizes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for trial in 0..args.trials {
         // (a) A Component moved to another System.
         let key = &comps[(trial * 7919) % comps.len()];
@@ -1078,14 +1100,7 @@ async fn main() -> Res<()> {
         let generation = merge_spec(&cluster, &o, json!({"system": new})).await?;
         assert_eq!(generation, o.generation, "generation of {key}");
         let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
-        samples
-            .entry("component moved")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("component moved")
-            .or_default()
-            .push(affected.len());
+        trials.record("component moved", key, affected.len(), d);
 
         // (b) A Group deleted, then re-created.
         let key = deletable_groups[(trial * 31) % deletable_groups.len()].clone();
@@ -1098,14 +1113,7 @@ async fn main() -> Res<()> {
             .delete(&o.name, &DeleteParams::default())
             .await?;
         let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
-        samples
-            .entry("group deleted")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("group deleted")
-            .or_default()
-            .push(affected.len());
+        trials.record("group deleted", &key, affected.len(), d);
         let mut o = o;
         o.generation = 1;
         let affected = model.upsert(o.clone());
@@ -1119,14 +1127,7 @@ async fn main() -> Res<()> {
             .create(&PostParams::default(), &obj)
             .await?;
         let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
-        samples
-            .entry("group re-created")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("group re-created")
-            .or_default()
-            .push(affected.len());
+        trials.record("group re-created", &key, affected.len(), d);
 
         // (c) A User added to the large Group.
         let key = &users[(trial * 101) % users.len()];
@@ -1147,15 +1148,13 @@ async fn main() -> Res<()> {
         .await?;
         assert_eq!(generation, o.generation, "generation of {key}");
         let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
-        samples
-            .entry("user joins large group")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("user joins large group")
-            .or_default()
-            .push(affected.len());
+        trials.record("user joins large group", key, affected.len(), d);
     }
+    let Trials {
+        samples,
+        affected_sizes,
+        log: trial_log,
+    } = trials;
     let mut all: Vec<f64> = samples.values().flatten().copied().collect();
     all.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
@@ -1187,6 +1186,7 @@ async fn main() -> Res<()> {
         "change_latency_ms": {"p50": p50, "p99": p99},
         "peak_rss_mib": peak_rss_mib,
         "cpu_seconds": cpu_converge,
+        "change_samples": trial_log,
     });
     std::fs::write(
         out_dir.join("results.json"),
