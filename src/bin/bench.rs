@@ -2,12 +2,21 @@
 //! floor (N precomputed status patches from a plain client), starts the operator cold and times
 //! its convergence, then measures idle writes, change latency, peak RSS and CPU.
 //!
+//! The bench observes statuses through one watch per kind (all namespaces, filtered to the bench
+//! namespaces on its side). It keeps every object's normalised status and the set of objects that
+//! differ from the pure model, updated one watch event at a time, so a status write costs the API
+//! server one event to the bench rather than a list of N objects per poll. The same watches run
+//! during the floor (whose time is only its N patch calls) and during the operator's
+//! convergence (from spawning the process until the set of differing objects is empty), and they
+//! time the change trials and make the final check.
+//!
 //! `cargo run --release --bin bench -- --n 1000` (uses `.playbill/kubeconfig` unless KUBECONFIG
 //! is set). Writes `target/bench/results.json`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -18,6 +27,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::PostParams;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::runtime::{WatchStreamExt, watcher};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -27,7 +37,7 @@ use playbill::api::{
 };
 use playbill::controller::FIELD_MANAGER;
 use playbill::index::{DEFAULT_MAX_RELATIONS_PER_TYPE, RelationIndex};
-use playbill::model::{EntityRef, Kind, parse_ref};
+use playbill::model::{EntityRef, Kind};
 use playbill::status::render;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
@@ -429,7 +439,7 @@ impl Cluster {
         Ok(())
     }
 
-    async fn delete_namespaces(&self, prefix: &str) -> Res<()> {
+    async fn delete_namespaces(&self, prefix: &str, wait: Duration) -> Res<()> {
         let nss: Api<Namespace> = Api::all(self.client.clone());
         let names: Vec<String> = nss
             .list(&ListParams::default())
@@ -449,7 +459,7 @@ impl Cluster {
             }
             let _ = nss.delete(n, &DeleteParams::default()).await;
         }
-        let deadline = Instant::now() + Duration::from_secs(180);
+        let deadline = Instant::now() + wait;
         loop {
             let left = nss
                 .list(&ListParams::default())
@@ -491,40 +501,6 @@ impl Cluster {
             .await?;
         Ok(())
     }
-
-    /// Every bench entity's status (normalised), keyed by reference, from one list per kind.
-    async fn observed(&self, prefix: &str) -> Res<HashMap<String, Option<EntityStatus>>> {
-        let lists = futures::future::try_join_all(Kind::ALL.into_iter().map(|kind| async move {
-            let api: Api<DynamicObject> =
-                Api::all_with(self.client.clone(), &self.resources[&kind]);
-            let list = api.list(&ListParams::default().match_any()).await?;
-            Res::Ok((kind, list.items))
-        }))
-        .await?;
-        let mut out = HashMap::new();
-        for (kind, items) in lists {
-            for o in items {
-                let ns = o.metadata.namespace.clone().unwrap_or_default();
-                if !is_ns(&ns, prefix) {
-                    continue;
-                }
-                let key = EntityRef::of(kind, &ns, o.metadata.name.as_deref().unwrap_or(""));
-                out.insert(key.to_string(), status_of(&o));
-            }
-        }
-        Ok(out)
-    }
-
-    /// The normalised status of one object, `None` inside when it has none, `None` outside when
-    /// the object does not exist.
-    async fn observed_one(&self, key: &str) -> Res<Option<Option<EntityStatus>>> {
-        let r = parse_ref(key, None, "").expect("a canonical reference");
-        let kind = Kind::parse(&r.kind).expect("known kind");
-        match self.api(kind, &r.namespace).get_opt(&r.name).await? {
-            None => Ok(None),
-            Some(o) => Ok(Some(status_of(&o))),
-        }
-    }
 }
 
 /// `bench-0` but not `bench-floor-0` for the prefix `bench-`.
@@ -539,22 +515,192 @@ fn status_of(o: &DynamicObject) -> Option<EntityStatus> {
         .map(normalise)
 }
 
-/// How many expected statuses are not (yet) observed, and an example.
-fn mismatches(
-    expected: &HashMap<String, EntityStatus>,
-    observed: &HashMap<String, Option<EntityStatus>>,
-) -> (usize, Option<String>) {
-    let mut n = 0;
-    let mut example = None;
-    for (k, want) in expected {
-        if observed.get(k).and_then(|s| s.as_ref()) != Some(want) {
-            n += 1;
-            if example.is_none() {
-                example = Some(k.clone());
+// ---------------------------------------------------------------------------------------------
+// Watching statuses
+
+/// The bench's view of its objects' statuses, built from one watch per kind, and which of them
+/// differ from the model. Each status write costs one watch event and one comparison.
+#[derive(Default)]
+struct View {
+    /// The normalised status of every object in the watched namespaces (`None`: no status yet).
+    observed: HashMap<String, (Kind, Option<EntityStatus>)>,
+    /// What the model says each status should be; an object missing here should not exist.
+    expected: HashMap<String, EntityStatus>,
+    /// The keys whose observed status differs from the expected one (or exists when it should not).
+    bad: HashSet<String>,
+    /// Per kind, the keys listed since the watch (re)started, while its initial list runs.
+    relisting: HashMap<Kind, HashSet<String>>,
+    synced: HashSet<Kind>,
+    events: u64,
+}
+
+impl View {
+    fn recheck(&mut self, key: &str) {
+        let ok = match (self.expected.get(key), self.observed.get(key)) {
+            (Some(want), Some((_, Some(have)))) => want == have,
+            (None, None) => true,
+            _ => false,
+        };
+        if ok {
+            self.bad.remove(key);
+        } else {
+            self.bad.insert(key.to_owned());
+        }
+    }
+
+    fn handle(&mut self, kind: Kind, prefix: &str, event: watcher::Event<DynamicObject>) {
+        self.events += 1;
+        let key_of = |o: &DynamicObject| {
+            let ns = o.metadata.namespace.as_deref().unwrap_or("");
+            is_ns(ns, prefix)
+                .then(|| EntityRef::of(kind, ns, o.metadata.name.as_deref().unwrap_or("")))
+                .map(|r| r.to_string())
+        };
+        match event {
+            watcher::Event::Init => {
+                self.relisting.insert(kind, HashSet::new());
+            }
+            watcher::Event::InitApply(o) | watcher::Event::Apply(o) => {
+                if let Some(key) = key_of(&o) {
+                    self.observed.insert(key.clone(), (kind, status_of(&o)));
+                    self.recheck(&key);
+                    if let Some(listed) = self.relisting.get_mut(&kind) {
+                        listed.insert(key);
+                    }
+                }
+            }
+            watcher::Event::Delete(o) => {
+                if let Some(key) = key_of(&o) {
+                    self.observed.remove(&key);
+                    self.recheck(&key);
+                }
+            }
+            watcher::Event::InitDone => {
+                // Objects of this kind that the new list did not contain are gone.
+                let listed = self.relisting.remove(&kind).unwrap_or_default();
+                let gone: Vec<String> = self
+                    .observed
+                    .iter()
+                    .filter(|(k, (kd, _))| *kd == kind && !listed.contains(*k))
+                    .map(|(k, _)| k.clone())
+                    .collect();
+                for key in gone {
+                    self.observed.remove(&key);
+                    self.recheck(&key);
+                }
+                self.synced.insert(kind);
             }
         }
     }
-    (n, example)
+}
+
+/// One watch per kind over all namespaces, keeping a `View` of the namespaces `<prefix>0..3`.
+struct Observer {
+    view: Arc<Mutex<View>>,
+    changed: tokio::sync::watch::Receiver<u64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Observer {
+    /// Starts the watches and returns once each kind's initial list is in the view.
+    async fn start(
+        cluster: &Cluster,
+        prefix: &'static str,
+        expected: &HashMap<String, EntityStatus>,
+    ) -> Res<Observer> {
+        let view = Arc::new(Mutex::new(View {
+            expected: expected.clone(),
+            bad: expected.keys().cloned().collect(),
+            ..View::default()
+        }));
+        let (tx, changed) = tokio::sync::watch::channel(0u64);
+        let tx = Arc::new(tx);
+        let tasks = Kind::ALL
+            .into_iter()
+            .map(|kind| {
+                let api: Api<DynamicObject> =
+                    Api::all_with(cluster.client.clone(), &cluster.resources[&kind]);
+                let (view, tx) = (view.clone(), tx.clone());
+                tokio::spawn(async move {
+                    let mut events =
+                        std::pin::pin!(watcher(api, watcher::Config::default()).default_backoff());
+                    while let Some(event) = events.next().await {
+                        match event {
+                            Ok(event) => {
+                                view.lock().unwrap().handle(kind, prefix, event);
+                                tx.send_modify(|n| *n += 1);
+                            }
+                            Err(e) => eprintln!("watch of {}: {e}", kind.name()),
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut observer = Observer {
+            view,
+            changed,
+            tasks,
+        };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        if !observer
+            .wait(deadline, |v| v.synced.len() == Kind::ALL.len())
+            .await
+        {
+            return Err("the watches did not list every kind within 120 s".into());
+        }
+        Ok(observer)
+    }
+
+    /// Waits until `done` holds for the view, or `deadline` passes; returns whether it holds.
+    async fn wait(&mut self, deadline: Instant, done: impl Fn(&View) -> bool) -> bool {
+        loop {
+            self.changed.borrow_and_update();
+            if done(&self.view.lock().unwrap()) {
+                return true;
+            }
+            match tokio::time::timeout_at(deadline.into(), self.changed.changed()).await {
+                Ok(Ok(())) => {}
+                _ => return false,
+            }
+        }
+    }
+
+    /// Takes the model's current expectation for `keys` (absent: the object should not exist).
+    fn expect(&self, model: &Model, keys: &[String]) {
+        let mut v = self.view.lock().unwrap();
+        for key in keys {
+            match model.expected.get(key) {
+                Some(want) => v.expected.insert(key.clone(), want.clone()),
+                None => v.expected.remove(key),
+            };
+            v.recheck(key);
+        }
+    }
+
+    /// How many statuses differ from the model, and an example with what it should be and is.
+    fn mismatches(&self) -> (usize, Option<String>) {
+        let v = self.view.lock().unwrap();
+        let example = v.bad.iter().next().map(|k| {
+            format!(
+                "{k}:\n want {:?}\n have {:?}",
+                v.expected.get(k),
+                v.observed.get(k).map(|(_, s)| s)
+            )
+        });
+        (v.bad.len(), example)
+    }
+
+    fn events(&self) -> u64 {
+        self.view.lock().unwrap().events
+    }
+}
+
+impl Drop for Observer {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -655,40 +801,47 @@ fn metric_sum(text: &str, name: &str) -> f64 {
 // ---------------------------------------------------------------------------------------------
 // Change trials
 
-/// Polls the affected objects until each shows what the model expects; returns the time since
-/// `t0`.
+/// Waits until the watches have shown every affected object as the model expects (deleted ones
+/// gone); returns the time since `t0`.
 async fn wait_affected(
-    cluster: &Cluster,
-    model: &Model,
+    observer: &mut Observer,
     affected: &[String],
     t0: Instant,
     timeout: Duration,
 ) -> Res<Duration> {
-    let mut pending: Vec<String> = affected.to_vec();
-    loop {
-        let results = futures::future::try_join_all(pending.iter().map(|k| async move {
-            let got = cluster.observed_one(k).await?;
-            let ok = match (model.expected.get(k), got) {
-                (None, None) => true,
-                (Some(want), Some(Some(have))) => *want == have,
-                _ => false,
-            };
-            Res::Ok(ok)
-        }))
-        .await?;
-        pending = pending
-            .into_iter()
-            .zip(results)
-            .filter(|(_, ok)| !ok)
-            .map(|(k, _)| k)
-            .collect();
-        if pending.is_empty() {
-            return Ok(t0.elapsed());
-        }
-        if t0.elapsed() > timeout {
-            return Err(format!("change not reflected: {pending:?}").into());
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    if observer
+        .wait(t0 + timeout, |v| {
+            affected.iter().all(|k| !v.bad.contains(k))
+        })
+        .await
+    {
+        Ok(t0.elapsed())
+    } else {
+        let v = observer.view.lock().unwrap();
+        let pending: Vec<&String> = affected.iter().filter(|k| v.bad.contains(*k)).collect();
+        Err(format!("change not reflected: {pending:?}").into())
+    }
+}
+
+/// The change trials' samples, by scenario, and one record per trial.
+#[derive(Default)]
+struct Trials {
+    samples: BTreeMap<&'static str, Vec<f64>>,
+    affected_sizes: BTreeMap<&'static str, Vec<usize>>,
+    log: Vec<Value>,
+}
+
+impl Trials {
+    fn record(&mut self, scenario: &'static str, object: &str, affected: usize, d: Duration) {
+        let ms = d.as_secs_f64() * 1e3;
+        println!("  {scenario:<24} {object:<36} {affected:>4} statuses  {ms:>6.0} ms");
+        self.samples.entry(scenario).or_default().push(ms);
+        self.affected_sizes
+            .entry(scenario)
+            .or_default()
+            .push(affected);
+        self.log
+            .push(json!({"scenario": scenario, "object": object, "affected": affected, "ms": ms}));
     }
 }
 
@@ -744,6 +897,8 @@ async fn main() -> Res<()> {
     let out_dir = root.join("target/bench");
     std::fs::create_dir_all(&out_dir)?;
     let n = args.n;
+    // Deleting a large catalog's namespaces can take minutes.
+    let cleanup = Duration::from_secs(args.timeout_seconds.max(180));
 
     // 1. The catalog.
     let objs = generate(n, PREFIX);
@@ -783,8 +938,8 @@ async fn main() -> Res<()> {
             "warning: {foreign} catalog objects outside the bench namespaces; the operator sees them too"
         );
     }
-    cluster.delete_namespaces(PREFIX).await?;
-    cluster.delete_namespaces(FLOOR_PREFIX).await?;
+    cluster.delete_namespaces(PREFIX, cleanup).await?;
+    cluster.delete_namespaces(FLOOR_PREFIX, cleanup).await?;
     cluster
         .load(&floor_objs, FLOOR_PREFIX, args.load_concurrency)
         .await?;
@@ -807,47 +962,52 @@ async fn main() -> Res<()> {
             (o.kind, o.ns.clone(), o.name.clone(), patch)
         })
         .collect();
-    // The same 100 ms list polling that watches the operator runs during the floor too, so both
-    // see the same API server load.
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-    let poller = async {
-        let mut stop = stop_rx;
-        let mut polls = 0;
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
-                _ = stop.changed() => return polls,
-            }
-            let _ = cluster.observed(FLOOR_PREFIX).await;
-            polls += 1;
-        }
-    };
+    // The same watches that observe the operator run during the floor too, so both phases put
+    // the same observation load on the API server: one watch event per status written.
+    let mut floor_observer = Observer::start(&cluster, FLOOR_PREFIX, &floor_model.expected).await?;
+    let floor_events_before = floor_observer.events();
     let t = Instant::now();
-    let patching = async {
-        let r = futures::stream::iter(&patches)
-            .map(|(kind, ns, name, patch)| {
-                let api = cluster.api(*kind, ns);
-                async move {
-                    api.patch_status(
-                        name,
-                        &PatchParams::apply(FIELD_MANAGER).force(),
-                        &Patch::Apply(patch),
-                    )
-                    .await?;
-                    Res::Ok(())
-                }
-            })
-            .buffer_unordered(args.concurrency)
-            .try_collect::<Vec<()>>()
-            .await;
-        let elapsed = t.elapsed().as_secs_f64();
-        let _ = stop_tx.send(true);
-        r.map(|_| elapsed)
-    };
-    let (floor, floor_polls) = tokio::join!(patching, poller);
-    let floor_seconds = floor?;
-    println!("floor: {n} status patches in {floor_seconds:.3}s ({floor_polls} polls alongside)");
-    cluster.delete_namespaces(FLOOR_PREFIX).await?;
+    futures::stream::iter(&patches)
+        .map(|(kind, ns, name, patch)| {
+            let api = cluster.api(*kind, ns);
+            async move {
+                api.patch_status(
+                    name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(patch),
+                )
+                .await?;
+                Res::Ok(())
+            }
+        })
+        .buffer_unordered(args.concurrency)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let floor_seconds = t.elapsed().as_secs_f64();
+    // Not part of the floor's time: when the watches had shown every patched status, a check
+    // that the observer sees what was written and a measure of its lag.
+    let timeout = Duration::from_secs(args.timeout_seconds);
+    let floor_seen = floor_observer
+        .wait(t + timeout, |v| v.bad.is_empty())
+        .await
+        .then(|| t.elapsed().as_secs_f64());
+    let floor_events = floor_observer.events() - floor_events_before;
+    match floor_seen {
+        Some(seen) => println!(
+            "floor: {n} status patches in {floor_seconds:.3}s; the watches showed all of them at \
+             {seen:.3}s ({floor_events} watch events)"
+        ),
+        None => {
+            let (bad, example) = floor_observer.mismatches();
+            println!(
+                "floor: {n} status patches in {floor_seconds:.3}s; WARNING: {bad} floor statuses \
+                 not seen as written, e.g. {}",
+                example.unwrap_or_default()
+            );
+        }
+    }
+    drop(floor_observer);
+    cluster.delete_namespaces(FLOOR_PREFIX, cleanup).await?;
     let t = Instant::now();
     cluster.load(&objs, PREFIX, args.load_concurrency).await?;
     println!(
@@ -855,37 +1015,30 @@ async fn main() -> Res<()> {
         t.elapsed().as_secs_f64()
     );
 
-    // 3. The operator, cold.
+    // 3. The operator, cold. The watches list the unwritten catalog before the clock starts.
+    let mut observer = Observer::start(&cluster, PREFIX, &model.expected).await?;
+    let events_before = observer.events();
     let log = out_dir.join("operator.log");
     let t0 = Instant::now();
     let op = Operator::start(&args, &kubeconfig, &log)?;
-    let timeout = Duration::from_secs(args.timeout_seconds);
-    let mut polls = 0;
-    let converge_seconds = loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        polls += 1;
-        let observed = cluster.observed(PREFIX).await?;
-        let (bad, example) = mismatches(&model.expected, &observed);
-        if bad == 0 {
-            break t0.elapsed().as_secs_f64();
-        }
-        if t0.elapsed() > timeout {
-            let k = example.unwrap();
-            eprintln!(
-                "not converged: {bad} statuses differ; e.g. {k}:\n want {:?}\n have {:?}",
-                model.expected.get(&k),
-                observed.get(&k)
-            );
-            op.stop();
-            return Err("operator did not converge".into());
-        }
-    };
+    if !observer.wait(t0 + timeout, |v| v.bad.is_empty()).await {
+        let (bad, example) = observer.mismatches();
+        eprintln!(
+            "not converged: {bad} statuses differ; e.g. {}",
+            example.unwrap_or_default()
+        );
+        op.stop();
+        return Err("operator did not converge".into());
+    }
+    let converge_seconds = t0.elapsed().as_secs_f64();
+    let converge_events = observer.events() - events_before;
     let (_, cpu_converge) = op.proc_status();
     let metrics_at_converge = op.metrics().await?;
     let writes_at_converge = metric_sum(&metrics_at_converge, "playbill_status_writes_total");
     let writes_per_entity = writes_at_converge / n as f64;
     println!(
-        "operator converged in {converge_seconds:.3}s ({polls} polls), {writes_at_converge} writes"
+        "operator converged in {converge_seconds:.3}s ({converge_events} watch events), \
+         {writes_at_converge} writes"
     );
 
     // 4. Idle writes.
@@ -897,7 +1050,8 @@ async fn main() -> Res<()> {
     let idle_writes = op.metric("playbill_status_writes_total").await? - before_idle;
 
     // 5. Change latency.
-    let mut samples: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    println!("change trials:");
+    let mut trials = Trials::default();
     let change_timeout = Duration::from_secs(30);
     let comps: Vec<String> = model
         .objs
@@ -925,7 +1079,6 @@ async fn main() -> Res<()> {
         })
         .map(|(k, _)| k.clone())
         .collect();
-    let mut affected_sizes: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for trial in 0..args.trials {
         // (a) A Component moved to another System.
         let key = &comps[(trial * 7919) % comps.len()];
@@ -942,40 +1095,29 @@ async fn main() -> Res<()> {
         o.spec["system"] = json!(new);
         o.generation += 1;
         let affected = model.upsert(o.clone());
+        observer.expect(&model, &affected);
         let t = Instant::now();
         let generation = merge_spec(&cluster, &o, json!({"system": new})).await?;
         assert_eq!(generation, o.generation, "generation of {key}");
-        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
-        samples
-            .entry("component moved")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("component moved")
-            .or_default()
-            .push(affected.len());
+        let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
+        trials.record("component moved", key, affected.len(), d);
 
         // (b) A Group deleted, then re-created.
         let key = deletable_groups[(trial * 31) % deletable_groups.len()].clone();
         let o = model.objs[&key].clone();
         let affected = model.remove(&key);
+        observer.expect(&model, &affected);
         let t = Instant::now();
         cluster
             .api(o.kind, &o.ns)
             .delete(&o.name, &DeleteParams::default())
             .await?;
-        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
-        samples
-            .entry("group deleted")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("group deleted")
-            .or_default()
-            .push(affected.len());
+        let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
+        trials.record("group deleted", &key, affected.len(), d);
         let mut o = o;
         o.generation = 1;
         let affected = model.upsert(o.clone());
+        observer.expect(&model, &affected);
         let mut m = o.manifest();
         m["metadata"].as_object_mut().unwrap().remove("generation");
         let obj: DynamicObject = serde_json::from_value(m)?;
@@ -984,15 +1126,8 @@ async fn main() -> Res<()> {
             .api(o.kind, &o.ns)
             .create(&PostParams::default(), &obj)
             .await?;
-        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
-        samples
-            .entry("group re-created")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("group re-created")
-            .or_default()
-            .push(affected.len());
+        let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
+        trials.record("group re-created", &key, affected.len(), d);
 
         // (c) A User added to the large Group.
         let key = &users[(trial * 101) % users.len()];
@@ -1003,6 +1138,7 @@ async fn main() -> Res<()> {
             .push(json!("group-1"));
         o.generation += 1;
         let affected = model.upsert(o.clone());
+        observer.expect(&model, &affected);
         let t = Instant::now();
         let generation = merge_spec(
             &cluster,
@@ -1011,22 +1147,21 @@ async fn main() -> Res<()> {
         )
         .await?;
         assert_eq!(generation, o.generation, "generation of {key}");
-        let d = wait_affected(&cluster, &model, &affected, t, change_timeout).await?;
-        samples
-            .entry("user joins large group")
-            .or_default()
-            .push(d.as_secs_f64() * 1e3);
-        affected_sizes
-            .entry("user joins large group")
-            .or_default()
-            .push(affected.len());
+        let d = wait_affected(&mut observer, &affected, t, change_timeout).await?;
+        trials.record("user joins large group", key, affected.len(), d);
     }
+    let Trials {
+        samples,
+        affected_sizes,
+        log: trial_log,
+    } = trials;
     let mut all: Vec<f64> = samples.values().flatten().copied().collect();
     all.sort_by(f64::total_cmp);
     let (p50, p99) = (percentile(&all, 50.0), percentile(&all, 99.0));
 
-    // A last full check: nothing drifted during the trials.
-    let (bad, _) = mismatches(&model.expected, &cluster.observed(PREFIX).await?);
+    // A last full check, on the watches' view: nothing drifted during the trials.
+    let (bad, example) = observer.mismatches();
+    drop(observer);
 
     // 6. The operator's resources.
     let (peak_rss_mib, cpu_total) = op.proc_status();
@@ -1044,12 +1179,14 @@ async fn main() -> Res<()> {
         "n": n,
         "converge_seconds": converge_seconds,
         "floor_seconds": floor_seconds,
+        "floor_seen_seconds": floor_seen,
         "ratio": ratio,
         "writes_per_entity": writes_per_entity,
         "idle_writes": idle_writes as u64,
         "change_latency_ms": {"p50": p50, "p99": p99},
         "peak_rss_mib": peak_rss_mib,
         "cpu_seconds": cpu_converge,
+        "change_samples": trial_log,
     });
     std::fs::write(
         out_dir.join("results.json"),
@@ -1072,6 +1209,9 @@ async fn main() -> Res<()> {
         args.concurrency
     );
     println!("floor (N status patches):       {floor_seconds:.3} s");
+    if let Some(seen) = floor_seen {
+        println!("  all seen by the watches at:   {seen:.3} s");
+    }
     println!("operator cold convergence:      {converge_seconds:.3} s  (ratio {ratio:.2}x)");
     println!(
         "status writes per entity:       {writes_per_entity:.3}  (+{settle_writes} within 2 s after)"
@@ -1118,12 +1258,15 @@ async fn main() -> Res<()> {
         args.concurrency
     );
     if bad > 0 {
-        println!("WARNING: {bad} statuses differ from the pure computation at the end");
+        println!(
+            "WARNING: {bad} statuses differ from the pure computation at the end, e.g. {}",
+            example.unwrap_or_default()
+        );
     }
     println!("results: {}", out_dir.join("results.json").display());
 
     if !args.keep {
-        cluster.delete_namespaces(PREFIX).await?;
+        cluster.delete_namespaces(PREFIX, cleanup).await?;
     }
     Ok(())
 }
