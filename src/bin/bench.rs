@@ -42,6 +42,12 @@ use playbill::status::render;
 
 type Res<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
+/// `--timeout-seconds`, or a default long enough for N.
+fn timeout_seconds(args: &Args) -> u64 {
+    args.timeout_seconds
+        .unwrap_or_else(|| 300.max(args.n as u64 / 20))
+}
+
 #[derive(Parser)]
 #[command(about = "Playbill benchmark (SPEC §8)")]
 struct Args {
@@ -60,9 +66,10 @@ struct Args {
     /// Trials of each change scenario.
     #[arg(long, default_value_t = 10)]
     trials: usize,
-    /// Give up waiting for convergence after this many seconds.
-    #[arg(long, default_value_t = 300)]
-    timeout_seconds: u64,
+    /// Give up waiting for convergence (and for the namespaces' clean-up) after this many
+    /// seconds; the default grows with N: 300, or N / 20 when that is more.
+    #[arg(long)]
+    timeout_seconds: Option<u64>,
     /// The operator binary.
     #[arg(long, default_value = "target/release/playbill")]
     operator: PathBuf,
@@ -898,7 +905,7 @@ async fn main() -> Res<()> {
     std::fs::create_dir_all(&out_dir)?;
     let n = args.n;
     // Deleting a large catalog's namespaces can take minutes.
-    let cleanup = Duration::from_secs(args.timeout_seconds.max(180));
+    let cleanup = Duration::from_secs(timeout_seconds(&args).max(180));
 
     // 1. The catalog.
     let objs = generate(n, PREFIX);
@@ -986,7 +993,7 @@ async fn main() -> Res<()> {
     let floor_seconds = t.elapsed().as_secs_f64();
     // Not part of the floor's time: when the watches had shown every patched status, a check
     // that the observer sees what was written and a measure of its lag.
-    let timeout = Duration::from_secs(args.timeout_seconds);
+    let timeout = Duration::from_secs(timeout_seconds(&args));
     let floor_seen = floor_observer
         .wait(t + timeout, |v| v.bad.is_empty())
         .await
