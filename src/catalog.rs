@@ -214,29 +214,56 @@ pub enum LoadError {
     Runtime(#[from] std::io::Error),
 }
 
+/// How much of the catalog a command could read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Coverage {
+    /// Every namespace.
+    All,
+    /// Only this namespace: RBAC forbids listing the others.
+    Namespace(String),
+}
+
+/// The whole catalog, because relations cross namespaces; only if RBAC forbids listing every
+/// namespace, the `fallback` namespace alone (when there is one), and says which it was.
+pub async fn fetch_covering(
+    client: &kube::Client,
+    fallback: Option<&str>,
+) -> Result<(Vec<CatalogObject>, Coverage), kube::Error> {
+    match fetch(client, None).await {
+        Ok(objects) => Ok((objects, Coverage::All)),
+        Err(kube::Error::Api(e)) if e.code == 403 && fallback.is_some() => {
+            let ns = fallback.unwrap_or_default();
+            let objects = fetch(client, Some(ns)).await?;
+            Ok((objects, Coverage::Namespace(ns.to_owned())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// The catalog for a command: from manifest files (walked directories, `-` for stdin) when
-/// `files` names any, otherwise from the cluster that KUBECONFIG or the in-cluster config
-/// points at. `namespace` restricts it to one namespace.
-pub fn load(files: &[String], namespace: Option<&str>) -> Result<Vec<CatalogObject>, LoadError> {
+/// `files` names any, otherwise from the cluster that KUBECONFIG or the in-cluster config points
+/// at, as [`fetch_covering`] reads it. Objects in files without a namespace get `namespace`, or
+/// `default`.
+pub fn load(
+    files: &[String],
+    namespace: Option<&str>,
+) -> Result<(Vec<CatalogObject>, Coverage), LoadError> {
     if !files.is_empty() {
         let inputs = crate::resolve::read_inputs(files)?;
         let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let mut objects = from_manifests(
+        let objects = from_manifests(
             &inputs,
             namespace.unwrap_or("default"),
             crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
             &now,
         )?;
-        if let Some(ns) = namespace {
-            objects.retain(|o| o.namespace == ns);
-        }
-        return Ok(objects);
+        return Ok((objects, Coverage::All));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
     runtime.block_on(async {
         let client = kube::Client::try_default().await?;
-        Ok(fetch(&client, namespace).await?)
+        Ok(fetch_covering(&client, namespace).await?)
     })
 }

@@ -150,24 +150,14 @@ pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<St
 }
 
 pub fn export_command(args: &ExportArgs) -> ExitCode {
-    // Relations come from the whole catalog: an entity in one namespace has relations from
-    // entities in others. Only when the whole catalog cannot be read is `-n` the limit.
-    let objects = match crate::catalog::load(&args.filename, None) {
-        Ok(o) => o,
-        Err(crate::catalog::LoadError::Cluster(kube::Error::Api(e)))
-            if e.code == 403 && args.namespace.is_some() =>
-        {
-            eprintln!(
-                "playbill export: cannot list the whole catalog ({}); relations from other namespaces are left out",
-                e.message
-            );
-            match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
-                Ok(o) => o,
-                Err(e) => {
-                    eprintln!("playbill export: {e}");
-                    return ExitCode::FAILURE;
-                }
+    let objects = match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
+        Ok((objects, coverage)) => {
+            if let crate::catalog::Coverage::Namespace(ns) = coverage {
+                eprintln!(
+                    "playbill export: not allowed to list the catalog in every namespace; read only {ns}, so relations from other namespaces are left out"
+                );
             }
+            objects
         }
         Err(e) => {
             eprintln!("playbill export: {e}");

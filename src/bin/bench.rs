@@ -31,10 +31,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use playbill::api::{
-    API, Component, Domain, EntityStatus, GROUP, Group, Resource, System, User, VERSION,
-    entity_from_value,
-};
+use playbill::api::{EntityStatus, GROUP, VERSION, api_resource, entity_from_value};
 use playbill::controller::FIELD_MANAGER;
 use playbill::index::{DEFAULT_MAX_RELATIONS_PER_TYPE, RelationIndex};
 use playbill::model::{EntityRef, Kind};
@@ -889,16 +886,7 @@ async fn main() -> Res<()> {
     )
     .await?;
     let client = kube::Client::try_from(config)?;
-    let resources: HashMap<Kind, ApiResource> = [
-        (Kind::Component, ApiResource::erase::<Component>(&())),
-        (Kind::System, ApiResource::erase::<System>(&())),
-        (Kind::Api, ApiResource::erase::<API>(&())),
-        (Kind::Resource, ApiResource::erase::<Resource>(&())),
-        (Kind::Domain, ApiResource::erase::<Domain>(&())),
-        (Kind::Group, ApiResource::erase::<Group>(&())),
-        (Kind::User, ApiResource::erase::<User>(&())),
-    ]
-    .into();
+    let resources: HashMap<Kind, ApiResource> = Kind::ALL.map(|k| (k, api_resource(k))).into();
     let cluster = Cluster { client, resources };
     cluster.install_crds().await?;
     let out_dir = root.join("target/bench");

@@ -12,11 +12,8 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::ExitCode;
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-
-use crate::catalog::CatalogObject;
+use crate::catalog::{CatalogObject, Coverage};
 use crate::model::{EntityRef, Kind, parse_ref};
-use crate::resolve::ResolveError;
 use model::{Graph, Scope};
 
 /// Arguments of `playbill graph`.
@@ -65,7 +62,7 @@ pub enum GraphError {
         referrers: Vec<EntityRef>,
     },
     #[error(transparent)]
-    Read(#[from] ResolveError),
+    Read(#[from] crate::catalog::LoadError),
     #[error("cannot connect to the cluster: {0}")]
     Connect(#[source] kube::Error),
     #[error(
@@ -187,14 +184,7 @@ fn draw(
 pub fn from_files(args: &GraphArgs) -> Result<String, GraphError> {
     let default_namespace = args.namespace.as_deref().unwrap_or("default");
     let view = view(args, default_namespace)?;
-    let inputs = crate::resolve::read_inputs(&args.files)?;
-    let now = Time(k8s_openapi::jiff::Timestamp::now());
-    let objects = crate::catalog::from_manifests(
-        &inputs,
-        default_namespace,
-        crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
-        &now,
-    )?;
+    let (objects, _) = crate::catalog::load(&args.files, Some(default_namespace))?;
     draw(&objects, &Scope::All, &view, args.output)
 }
 
@@ -217,21 +207,18 @@ async fn from_cluster(args: &GraphArgs) -> Result<String, GraphError> {
         .await
         .map_err(GraphError::Connect)?;
     let view = view(args, client.default_namespace())?;
-    let listed = match crate::catalog::fetch(&client, None).await {
-        Ok(objects) => Ok((objects, Scope::All)),
-        Err(e) => match (status_code(&e), view.home_namespace()) {
-            (Some(403), Some(ns)) => {
+    let listed = crate::catalog::fetch_covering(&client, view.home_namespace())
+        .await
+        .map(|(objects, coverage)| match coverage {
+            Coverage::All => (objects, Scope::All),
+            Coverage::Namespace(ns) => {
                 eprintln!(
                     "{}: not allowed to list the catalog in every namespace; reading only namespace {ns}, so entities elsewhere are drawn as \"not read\"",
                     crate::plugin::program_name()
                 );
-                crate::catalog::fetch(&client, Some(ns))
-                    .await
-                    .map(|objects| (objects, Scope::Namespaces(BTreeSet::from([ns.to_owned()]))))
+                (objects, Scope::Namespaces(BTreeSet::from([ns])))
             }
-            _ => Err(e),
-        },
-    };
+        });
     let (objects, scope) = listed.map_err(|e| match (status_code(&e), &e) {
         (Some(404), _) => GraphError::NoCrds,
         // The API server's own sentence says who may not do what; the rest of kube's error
@@ -364,7 +351,7 @@ spec: {type: website, lifecycle: production, owner: org/team, dependsOn: ["resou
             &[("t.yaml".into(), CATALOG.into())],
             "default",
             1000,
-            &Time(Default::default()),
+            &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
         )
         .unwrap();
         draw(&objects, &Scope::All, &view(&a, "default")?, a.output)
