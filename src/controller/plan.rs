@@ -45,7 +45,7 @@ pub const BURST_RATE: u64 = 5;
 /// During a stream, writes wait until no change has come for this long...
 pub const BURST_QUIET: Duration = Duration::from_secs(1);
 /// ...or for this long at most, so a stream that never pauses still shows progress.
-pub const BURST_HOLD_MAX: Duration = Duration::from_secs(60);
+pub const BURST_HOLD_MAX: Duration = Duration::from_secs(30);
 /// The window the rate is measured over.
 const BURST_WINDOW: Duration = Duration::from_secs(2);
 
@@ -628,7 +628,7 @@ mod tests {
         // Changes keep coming: the pause moves with them...
         let mut t = 1000;
         let mut n = 11;
-        while t < 59_900 {
+        while t < 29_900 {
             t += 100;
             n += 1;
             assert_eq!(b.hold(ms(t), n, Some(ms(t))), Some(ms(t + 1000)));
