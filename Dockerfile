@@ -13,8 +13,10 @@ ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-alpine AS builder
 RUN apk add --no-cache musl-dev
 WORKDIR /src
-# Dependencies first, so editing the sources does not rebuild every crate.
+# Dependencies first, so editing the sources does not rebuild every crate. The pure core crate
+# is a workspace member the manifest names, so it comes along (it is small and changes rarely).
 COPY Cargo.toml Cargo.lock ./
+COPY crates ./crates
 RUN mkdir src \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \

@@ -52,15 +52,15 @@ check-graph-image:
 	cd tools/graph-render && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$${CARGO_TARGET_DIR:-$(ROOT)/target}/debug/playbill npm test
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --locked --lib --bins
+	$(CARGO) test --locked --workspace --lib --bins
 
 test: lint check-crds $(CLUSTER_DEP)
 	scripts/helm.sh build
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --workspace --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) check-graph-image
 	$(MAKE) test-backstage

@@ -189,9 +189,8 @@ pub fn from_manifests(
     }
     index.take_dirty();
     for obj in &mut out {
-        obj.status = index
-            .desired(&obj.entity_ref())
-            .map(|d| render(&d, None, now));
+        obj.status =
+            crate::status::desired(&index, &obj.entity_ref()).map(|d| render(&d, None, now));
     }
     sort(&mut out);
     Ok(out)

@@ -1,12 +1,131 @@
-//! Turning a desired status into the status object to write, and deciding whether a write is
-//! needed at all. Pure: the caller supplies the clock.
+//! The status mapping: an index [`Resolution`] becomes the `EntityStatus` the operator writes,
+//! and a desired status becomes the status object to write, or no write at all. Pure: the caller
+//! supplies the clock.
+//!
+//! Every API string a resolution turns into (condition and unresolvedRefs reasons) comes from
+//! [`Reason::as_str`], so the core's enums and the CRD's words cannot drift apart.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
-use crate::api::EntityStatus;
-use crate::index::Desired;
+use crate::api::{EntityStatus, RelationEntry, UnresolvedRef};
+use crate::index::{ProblemReason, ReadyReason, RelationIndex, Resolution};
+use crate::model::{EntityRef, Kind, RelationType};
 
 pub const READY: &str = "Ready";
+
+/// The one string table for the reasons the API shows. A reason's text is part of the CRD
+/// contract (users alert on it), so it is written here once rather than at each use.
+pub trait Reason: Copy {
+    fn as_str(self) -> &'static str;
+}
+
+impl Reason for ReadyReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            ReadyReason::Resolved => "Resolved",
+            ReadyReason::UnresolvedReferences => "UnresolvedReferences",
+            ReadyReason::InvalidReference => "InvalidReference",
+            ReadyReason::CycleDetected => "CycleDetected",
+            ReadyReason::InvalidSpec => "InvalidSpec",
+        }
+    }
+}
+
+impl Reason for ProblemReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            ProblemReason::NotFound => "NotFound",
+            ProblemReason::InvalidKind => "InvalidKind",
+            ProblemReason::InvalidReference => "InvalidReference",
+        }
+    }
+}
+
+/// The Ready condition an entity should have, without a transition time (that needs a clock).
+/// The reason is already the API's word, because Events and logs carry it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Readiness {
+    pub ready: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What an entity's status should say.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Desired {
+    /// Everything but conditions.
+    pub status: EntityStatus,
+    pub readiness: Readiness,
+}
+
+/// The status `me` should have, or `None` if it is not in the catalog.
+///
+/// Call [`RelationIndex::take_dirty`] first so cycle membership is current.
+pub fn desired(index: &RelationIndex, me: &EntityRef) -> Option<Desired> {
+    index.resolve(me).map(|r| from_resolution(me, r))
+}
+
+/// Maps a resolution onto the CRD status: the relation rows, the full counts when the list was
+/// cut, and the counts each kind shows as printer columns.
+pub fn from_resolution(me: &EntityRef, r: Resolution) -> Desired {
+    let count = |t: RelationType| Some(r.count(t) as i64);
+    let mut status = EntityStatus {
+        observed_generation: r.generation,
+        entity_ref: Some(me.to_string()),
+        relation_counts: r.truncated.then(|| {
+            r.counts
+                .iter()
+                .map(|(t, n)| (t.as_str().to_owned(), *n as i64))
+                .collect()
+        }),
+        ..EntityStatus::default()
+    };
+    match r.kind {
+        Kind::System | Kind::Domain | Kind::Component => {
+            status.parts = count(RelationType::HasPart)
+        }
+        Kind::Api => {
+            status.providers = count(RelationType::ApiProvidedBy);
+            status.consumers = count(RelationType::ApiConsumedBy);
+        }
+        Kind::Group => {
+            status.members = count(RelationType::HasMember);
+            status.children = count(RelationType::ParentOf);
+            status.owns = count(RelationType::OwnerOf);
+        }
+        Kind::User => {
+            status.groups = count(RelationType::MemberOf);
+            status.owns = count(RelationType::OwnerOf);
+        }
+        Kind::Resource => {}
+    }
+    status.relations = r
+        .relations
+        .into_iter()
+        .map(|rel| RelationEntry {
+            type_: rel.rtype.as_str().to_owned(),
+            target_ref: rel.target,
+        })
+        .collect();
+    status.unresolved_refs = r
+        .problems
+        .into_iter()
+        .map(|p| UnresolvedRef {
+            field: p.field,
+            target_ref: p.target,
+            reason: p.reason.as_str().to_owned(),
+            message: Some(p.message),
+        })
+        .collect();
+    Desired {
+        status,
+        readiness: Readiness {
+            ready: r.readiness.ready,
+            reason: r.readiness.reason.as_str(),
+            message: r.readiness.message,
+        },
+    }
+}
 
 /// The full status for `desired`, keeping the Ready condition's lastTransitionTime from
 /// `observed` unless the condition's status flips.
@@ -61,7 +180,6 @@ pub fn ready_flip(desired: &Desired, observed: Option<&EntityStatus>) -> Option<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::Readiness;
 
     fn time(secs: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
@@ -84,6 +202,155 @@ mod tests {
                 message: message.into(),
             },
         }
+    }
+
+    use crate::model::{Entity, RefCollector};
+
+    fn entity(kind: Kind, name: &str, refs: RefCollector) -> Entity {
+        Entity {
+            kind,
+            namespace: "o".into(),
+            name: name.into(),
+            refs: refs.finish(),
+        }
+    }
+
+    fn of(ix: &RelationIndex, kind: Kind, name: &str) -> Desired {
+        super::desired(ix, &EntityRef::of(kind, "o", name)).unwrap()
+    }
+
+    #[test]
+    fn each_kind_shows_its_own_counts() {
+        let mut ix = RelationIndex::default();
+        let r = RefCollector::default;
+        ix.upsert(
+            &entity(
+                Kind::Component,
+                "c",
+                r().one("owner", Some("user:u"))
+                    .one("system", Some("s"))
+                    .many("providesApis", ["a"])
+                    .many("consumesApis", ["a"]),
+            ),
+            Some(4),
+        );
+        ix.upsert(
+            &entity(Kind::System, "s", r().one("owner", Some("g"))),
+            None,
+        );
+        ix.upsert(&entity(Kind::Api, "a", r().one("owner", Some("g"))), None);
+        ix.upsert(
+            &entity(
+                Kind::Group,
+                "g",
+                r().many("children", []).many("members", ["u"]),
+            ),
+            None,
+        );
+        ix.upsert(&entity(Kind::User, "u", r().many("memberOf", [])), None);
+        ix.upsert(
+            &entity(Kind::Resource, "db", r().one("owner", Some("g"))),
+            None,
+        );
+        ix.take_dirty();
+        let c = of(&ix, Kind::Component, "c");
+        assert_eq!(c.status.observed_generation, Some(4));
+        assert_eq!(c.status.entity_ref.as_deref(), Some("component:o/c"));
+        assert_eq!((c.status.parts, c.status.owns), (Some(0), None));
+        assert_eq!(
+            c.readiness,
+            Readiness {
+                ready: true,
+                reason: "Resolved",
+                message: "all 4 references resolved".into()
+            }
+        );
+        assert_eq!(of(&ix, Kind::System, "s").status.parts, Some(1));
+        let a = of(&ix, Kind::Api, "a").status;
+        assert_eq!(
+            (a.providers, a.consumers, a.parts),
+            (Some(1), Some(1), None)
+        );
+        let g = of(&ix, Kind::Group, "g").status;
+        assert_eq!(
+            (g.members, g.children, g.owns, g.groups),
+            (Some(1), Some(0), Some(3), None)
+        );
+        let u = of(&ix, Kind::User, "u").status;
+        assert_eq!((u.groups, u.owns, u.members), (Some(1), Some(1), None));
+        let db = of(&ix, Kind::Resource, "db").status;
+        assert_eq!((db.parts, db.owns, db.relation_counts), (None, None, None));
+        assert_eq!(
+            db.relations,
+            [RelationEntry {
+                type_: "ownedBy".into(),
+                target_ref: "group:o/g".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn cut_lists_carry_full_counts_and_problems_become_unresolved_refs() {
+        let mut ix = RelationIndex::new(1);
+        let r = RefCollector::default;
+        ix.upsert(
+            &entity(
+                Kind::Group,
+                "g",
+                r().many("children", []).many("members", ["u1", "u2", "x:"]),
+            ),
+            None,
+        );
+        for u in ["u1", "u2"] {
+            ix.upsert(&entity(Kind::User, u, r().many("memberOf", [])), None);
+        }
+        ix.take_dirty();
+        let g = of(&ix, Kind::Group, "g");
+        assert_eq!(g.status.members, Some(2));
+        assert_eq!(g.status.relations.len(), 1);
+        assert_eq!(
+            g.status.relation_counts,
+            Some([("hasMember".to_owned(), 2)].into())
+        );
+        assert_eq!(
+            g.status.unresolved_refs,
+            [UnresolvedRef {
+                field: "spec.members[2]".into(),
+                target_ref: "x:".into(),
+                reason: "InvalidReference".into(),
+                message: Some("reference \"x:\" has an empty name".into()),
+            }]
+        );
+        assert_eq!(g.readiness.reason, "InvalidReference");
+        assert!(of(&ix, Kind::User, "u1").status.relation_counts.is_none());
+    }
+
+    /// The API's words for each reason; changing one breaks users' alerts, so it must be a
+    /// deliberate edit of this list too.
+    #[test]
+    fn reason_strings() {
+        use ProblemReason as P;
+        use ReadyReason as R;
+        let ready = [
+            R::Resolved,
+            R::UnresolvedReferences,
+            R::InvalidReference,
+            R::CycleDetected,
+            R::InvalidSpec,
+        ]
+        .map(Reason::as_str);
+        assert_eq!(
+            ready,
+            [
+                "Resolved",
+                "UnresolvedReferences",
+                "InvalidReference",
+                "CycleDetected",
+                "InvalidSpec"
+            ]
+        );
+        let problem = [P::NotFound, P::InvalidKind, P::InvalidReference].map(Reason::as_str);
+        assert_eq!(problem, ["NotFound", "InvalidKind", "InvalidReference"]);
     }
 
     #[test]

@@ -369,7 +369,7 @@ impl Model {
         let zero = Time(Default::default());
         let mut changed = Vec::new();
         for r in self.index.take_dirty() {
-            let Some(d) = self.index.desired(&r) else {
+            let Some(d) = playbill::status::desired(&self.index, &r) else {
                 continue;
             };
             let status = normalise(render(&d, None, &zero));
@@ -945,10 +945,11 @@ async fn main() -> Res<()> {
     let patches: Vec<(Kind, String, String, Value)> = floor_objs
         .iter()
         .map(|o| {
-            let d = floor_model
-                .index
-                .desired(&EntityRef::of(o.kind, &o.ns, &o.name))
-                .expect("desired");
+            let d = playbill::status::desired(
+                &floor_model.index,
+                &EntityRef::of(o.kind, &o.ns, &o.name),
+            )
+            .expect("desired");
             let patch = json!({
                 "apiVersion": format!("{GROUP}/{VERSION}"),
                 "kind": o.kind.name(),

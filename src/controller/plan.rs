@@ -270,7 +270,10 @@ pub fn decide(
     now: Instant,
     clock: &Time,
 ) -> Decision {
-    let (Some(desired), Some(obs)) = (state.index.desired(me), state.objects.get(me)) else {
+    let (Some(desired), Some(obs)) = (
+        crate::status::desired(&state.index, me),
+        state.objects.get(me),
+    ) else {
         return Decision::Gone;
     };
     let (mine, foreign_conditions) = match &obs.status {
