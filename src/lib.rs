@@ -6,9 +6,11 @@
 pub mod api;
 pub mod backstage;
 pub mod catalog;
+pub mod cluster;
 pub mod controller;
 pub mod error;
 pub mod graph;
+pub mod manifest;
 pub mod metrics;
 pub mod plugin;
 pub mod resolve;
