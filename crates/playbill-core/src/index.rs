@@ -35,7 +35,8 @@ pub struct Problem {
     pub message: String,
 }
 
-/// Why an entity is or is not Ready. Checked in this order: a spec that cannot be read hides
+/// Why an entity is or is not Ready. When several apply, the first of InvalidSpec,
+/// InvalidReference, UnresolvedReferences, CycleDetected wins: a spec that cannot be read hides
 /// everything else, and a malformed reference outranks a missing one because only an edit of the
 /// entity itself can fix it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
