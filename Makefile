@@ -73,8 +73,8 @@ test-backstage:
 # SPEC §8 benchmark against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 N ?= 1000
 bench: $(CLUSTER_DEP)
-	$(CARGO) build --locked --release
-	$(CARGO) run --locked --release --bin bench -- --n $(N)
+	$(CARGO) build --locked --release -p playbill
+	$(CARGO) run --locked --release -p playbill-bench -- --n $(N)
 
 cluster-up:
 	@scripts/cluster.sh up

@@ -10,7 +10,7 @@
 //! convergence (from spawning the process until the set of differing objects is empty), and they
 //! time the change trials and make the final check.
 //!
-//! `cargo run --release --bin bench -- --n 1000` (uses `.playbill/kubeconfig` unless KUBECONFIG
+//! `cargo run --release -p playbill-bench -- --n 1000` (uses `.playbill/kubeconfig` unless KUBECONFIG
 //! is set). Writes `target/bench/results.json`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
