@@ -24,6 +24,16 @@ use crate::status::{READY, ready_flip, to_write};
 /// The field manager of every status write: one owner for all of `status`.
 pub const FIELD_MANAGER: &str = "playbill";
 
+/// The server-side-apply body of a status write, applied with [`FIELD_MANAGER`] and `force`.
+/// Public so the benchmark's floor sends exactly what the operator sends.
+pub fn status_patch(kind: Kind, status: &EntityStatus) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": kind.name(),
+        "status": status,
+    })
+}
+
 /// One status to write.
 struct Job {
     me: EntityRef,
@@ -201,11 +211,7 @@ impl Writer {
     async fn write(&self, job: Job) -> bool {
         let ar = &self.resources[&job.kind];
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &job.namespace, ar);
-        let patch = serde_json::json!({
-            "apiVersion": format!("{GROUP}/{VERSION}"),
-            "kind": job.kind.name(),
-            "status": job.status,
-        });
+        let patch = status_patch(job.kind, &job.status);
         let label = kind_label(job.kind);
         let started = Instant::now();
         let result = api
