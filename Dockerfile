@@ -13,16 +13,21 @@ ARG RUST_VERSION=1.95
 FROM docker.io/library/rust:${RUST_VERSION}-alpine AS builder
 RUN apk add --no-cache musl-dev
 WORKDIR /src
-# Dependencies first, so editing the sources does not rebuild every crate.
+# Dependencies first, so editing the sources does not rebuild every crate. The workspace's other
+# members (the benchmark and the test support) are there as manifests over empty sources, only
+# so cargo can read the workspace: the image builds the product package alone.
 COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
+COPY bench/Cargo.toml bench/
+COPY crates/playbill-testkit/Cargo.toml crates/playbill-testkit/
+RUN mkdir -p src bench/src crates/playbill-testkit/src \
  && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
+ && echo 'fn main() {}' > bench/src/main.rs \
+ && touch src/lib.rs crates/playbill-testkit/src/lib.rs \
  && cargo fetch --locked \
- && cargo build --locked --release \
+ && cargo build --locked --release -p playbill \
  && rm -rf src target/release/.fingerprint/playbill-* target/release/deps/playbill-* target/release/deps/libplaybill-*
 COPY src ./src
-RUN cargo build --locked --release \
+RUN cargo build --locked --release -p playbill --bin playbill \
  && install -D -m 0755 target/release/playbill /out/playbill \
  && /out/playbill --version
 

@@ -52,15 +52,15 @@ check-graph-image:
 	cd tools/graph-render && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$${CARGO_TARGET_DIR:-$(ROOT)/target}/debug/playbill npm test
 
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 unit:
-	$(CARGO) test --locked --lib --bins
+	$(CARGO) test --locked --workspace --lib --bins
 
 test: lint check-crds $(CLUSTER_DEP)
 	scripts/helm.sh build
-	$(CARGO) test --locked --all-targets
+	$(CARGO) test --locked --workspace --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) check-graph-image
 	$(MAKE) test-backstage
@@ -70,7 +70,8 @@ test-backstage:
 	$(CARGO) build --locked --quiet
 	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
 
-# SPEC §8 benchmark against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
+# The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
+# It runs the release operator that the first line builds.
 N ?= 1000
 bench: $(CLUSTER_DEP)
 	$(CARGO) build --locked --release -p playbill
