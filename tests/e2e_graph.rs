@@ -104,11 +104,7 @@ impl PluginDir {
             .env("KUBECONFIG", kubeconfig())
             .output()
             .expect("kubectl runs");
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     fn graph(&self, args: &[&str]) -> String {

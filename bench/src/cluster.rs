@@ -76,17 +76,22 @@ impl Cluster {
         Ok(())
     }
 
-    pub async fn delete_namespaces(&self, prefix: &str, wait: Duration) -> Res<()> {
+    /// The namespaces of one copy of the catalog, `<prefix>0..3`, that exist.
+    async fn namespaces(&self, prefix: &str) -> Res<Vec<String>> {
         let nss: Api<Namespace> = Api::all(self.client.clone());
-        let names: Vec<String> = nss
+        Ok(nss
             .list(&ListParams::default())
             .await?
             .items
             .into_iter()
             .filter_map(|n| n.metadata.name)
             .filter(|n| is_ns(n, prefix))
-            .collect();
-        for n in &names {
+            .collect())
+    }
+
+    pub async fn delete_namespaces(&self, prefix: &str, wait: Duration) -> Res<()> {
+        let nss: Api<Namespace> = Api::all(self.client.clone());
+        for n in &self.namespaces(prefix).await? {
             // Deleting the objects first keeps the namespace controller's work short.
             for kind in Kind::ALL {
                 let _ = self
@@ -98,14 +103,7 @@ impl Cluster {
         }
         let deadline = Instant::now() + wait;
         loop {
-            let left = nss
-                .list(&ListParams::default())
-                .await?
-                .items
-                .into_iter()
-                .filter_map(|n| n.metadata.name)
-                .filter(|n| is_ns(n, prefix))
-                .count();
+            let left = self.namespaces(prefix).await?.len();
             if left == 0 {
                 return Ok(());
             }

@@ -55,7 +55,7 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
+impl From<Output> for Run {
     fn from(out: Output) -> Run {
         Run {
             ok: out.status.success(),
