@@ -14,7 +14,7 @@ static OPERATOR: Mutex<Option<OperatorProcess>> = Mutex::new(None);
 
 fn start_operator() -> OperatorProcess {
     let lease = format!("playbill-e2e-{}", std::process::id());
-    let op = OperatorProcess::start(
+    let op = operator_process(
         &["--lease-name", &lease, "--log-level", "playbill=debug,info"],
         "operator",
     );

@@ -34,6 +34,16 @@ pub const FIELD_MANAGER: &str = "playbill";
 /// Entities decided per hold of the state lock.
 const CHUNK: usize = 256;
 
+/// The server-side-apply body of a status write, applied with [`FIELD_MANAGER`] and `force`.
+/// Public so the benchmark's floor sends exactly what the operator sends.
+pub fn status_patch(kind: Kind, status: &EntityStatus) -> Value {
+    serde_json::json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": kind.name(),
+        "status": status,
+    })
+}
+
 /// A Ready flip to announce as an Event.
 pub struct FlipEvent {
     me: EntityRef,
@@ -339,11 +349,7 @@ impl Writer {
                 )
                 .await
             } else {
-                let body = serde_json::json!({
-                    "apiVersion": format!("{GROUP}/{VERSION}"),
-                    "kind": job.kind.name(),
-                    "status": job.status,
-                });
+                let body = status_patch(job.kind, &job.status);
                 api.patch_status(
                     &job.name,
                     &PatchParams::apply(FIELD_MANAGER).force(),

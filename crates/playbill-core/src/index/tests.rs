@@ -1,5 +1,7 @@
 use std::collections::{BTreeMap, HashMap};
 
+use playbill_testkit::Rng;
+
 use super::*;
 use crate::model::{RefCollector, catalog_relations};
 
@@ -495,26 +497,6 @@ fn members_stated_on_both_sides_yield_one_pair() {
     assert!(relations(&ix, "user:o/jdoe").is_empty());
 }
 
-/// A small deterministic PRNG so the randomized test needs no extra crate and replays by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-}
-
 fn random_ref(rng: &mut Rng, kinded: bool) -> String {
     let kinds = [
         "component",
@@ -575,7 +557,7 @@ fn random_entity(rng: &mut Rng) -> Entity {
 #[test]
 fn incremental_index_matches_a_rebuild_and_the_batch_oracle() {
     for seed in 1..=120u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = Rng(seed);
         let mut ix = RelationIndex::new(usize::MAX);
         let mut live: HashMap<EntityRef, Entity> = HashMap::new();
         let mut before: HashMap<EntityRef, Resolution> = HashMap::new();
