@@ -14,3 +14,16 @@ go_bin() {
 	else die "Go toolchain not found (set GO=/path/to/go)"
 	fi
 }
+
+# cargo_tool NAME VERSION prints the path of a cargo subcommand, first installing it with
+# `cargo install --locked` into .playbill/tools when missing or of another version: cached on this
+# machine, installed again on a fresh one. Needs ROOT.
+cargo_tool() {
+	local name="$1" version="$2" tools="$ROOT/.playbill/tools"
+	local bin="$tools/bin/$name"
+	if [[ ! -x "$bin" ]] || ! "$bin" "${name#cargo-}" --version 2>/dev/null | grep -qF "$version"; then
+		log "installing $name $version into .playbill/tools (once per machine, a few minutes)..."
+		cargo install --locked --quiet --root "$tools" "$name@$version" >&2 || die "cargo install $name failed"
+	fi
+	echo "$bin"
+}
