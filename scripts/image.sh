@@ -117,9 +117,9 @@ cmd_deps() {
 	fi
 	local start
 	start=$(now_ms)
-	log "no usable container engine; installing podman and runc with apt-get..."
+	log "no usable container engine; installing podman, buildah and runc with apt-get..."
 	DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc >&2
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah runc >&2
 	if run_engine >/dev/null; then
 		log "installed podman in $(elapsed "$start")"
 	else

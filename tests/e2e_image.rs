@@ -270,6 +270,8 @@ fn the_image_runs_the_operator_as_the_chart_does() {
         "exec",
         "run",
         "--rm",
+        "--network",
+        "none",
         "--entrypoint",
         "/bin/sh",
         &image,
@@ -277,8 +279,8 @@ fn the_image_runs_the_operator_as_the_chart_does() {
         "true",
     ]);
     assert!(
-        !sh.status.success(),
-        "the image has a shell:\n{}",
+        !sh.status.success() && text(&sh).contains("/bin/sh") && text(&sh).contains("no such file"),
+        "the image has a shell, or the engine failed for another reason:\n{}",
         text(&sh)
     );
 
