@@ -344,7 +344,7 @@ fn the_image_runs_the_operator_as_the_chart_does() {
     );
 
     let ready_deadline = Instant::now() + Duration::from_secs(120);
-    while !http_get(port, "/readyz").is_some_and(|(code, _)| code == 200) {
+    while http_get(port, "/readyz").is_none_or(|(code, _)| code != 200) {
         let running = engine(&["inspect", "--format", "{{.State.Running}}", &name]);
         assert!(running == "true", "container exited:\n{}", logs());
         assert!(
