@@ -23,6 +23,7 @@ help:
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
+	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
 	@echo "make crds          regenerate crds/ from the Rust types"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
