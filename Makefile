@@ -16,12 +16,14 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build crds check-crds graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build image image-save deny crds check-crds graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
+	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
+	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
 	@echo "make crds          regenerate crds/ from the Rust types"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
@@ -29,6 +31,20 @@ help:
 
 build:
 	$(CARGO) build --locked --release
+
+# The operator image (Dockerfile): a static binary in an empty image, tagged as the chart expects
+# (ghcr.io/playbill/playbill:<version>; IMAGE=... to change). See docs/install.md.
+image:
+	scripts/image.sh build
+
+# The image as an OCI archive in target/image/, with its size.
+image-save: image
+	scripts/image.sh save
+
+# Licenses, bans and sources of every dependency (deny.toml); no network needed.
+# `scripts/deny.sh advisories` checks the RustSec database (needs network).
+deny:
+	scripts/deny.sh
 
 # The chart carries its own copy of the CRDs, and deploy/ is rendered from the chart.
 crds:
@@ -58,8 +74,9 @@ lint:
 unit:
 	$(CARGO) test --locked --workspace --lib --bins
 
-test: lint check-crds $(CLUSTER_DEP)
+test: lint check-crds deny $(CLUSTER_DEP)
 	scripts/helm.sh build
+	scripts/image.sh test-prep
 	$(CARGO) test --locked --workspace --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) check-graph-image
