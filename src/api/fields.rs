@@ -6,7 +6,7 @@ use std::borrow::Cow;
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
 
-/// `[kind:][namespace/]name` with no empty part (SPEC §2), as an RE2 pattern for CEL.
+/// `[kind:][namespace/]name` with no empty part (docs/reference.md#grammar), as an RE2 pattern for CEL.
 const REF_PATTERN: &str = r"^([^:/]+:[^/]+(/.+)?|[^:/]+(/.+)?)$";
 /// A reference that names its kind: the first `:` comes before any `/`.
 const KINDED_PATTERN: &str = r"^[^:/]+:";

@@ -1,4 +1,4 @@
-//! The status every catalog kind shares (SPEC §4).
+//! The status every catalog kind shares (docs/reference.md#status).
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! `playbill import`: Backstage catalog-info.yaml documents into Playbill manifests (SPEC §6).
+//! `playbill import`: Backstage catalog-info.yaml documents into Playbill manifests (docs/backstage.md#moving-in-playbill-import).
 //!
 //! Pure: texts in, manifests and messages out. Every entity is converted whole or reported;
 //! nothing half-converted reaches the output.

@@ -83,7 +83,7 @@ fn referenced_by(referrers: &[EntityRef]) -> String {
     )
 }
 
-/// Parses REF: like any reference (SPEC §2), but with no field to lend a default kind, the kind
+/// Parses REF: like any reference (docs/reference.md#entity-references), but with no field to lend a default kind, the kind
 /// must be written, and it must be a catalog kind.
 pub fn parse_center(raw: &str, namespace: &str) -> Result<EntityRef, GraphError> {
     let bad = |message: String| GraphError::Reference {

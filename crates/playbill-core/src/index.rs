@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use crate::model::{Entity, EntityRef, Hierarchy, Kind, RefError, RefRule, Relation, RelationType};
 
-/// How many relations of one type a status lists by default (SPEC §4).
+/// How many relations of one type a status lists by default (docs/reference.md#limits).
 pub const DEFAULT_MAX_RELATIONS_PER_TYPE: usize = 1000;
 /// How many problems the Ready message spells out before summarising the rest.
 const MAX_MESSAGE_PROBLEMS: usize = 5;

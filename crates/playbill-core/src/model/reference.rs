@@ -1,4 +1,4 @@
-//! Entity references: `[kind:][namespace/]name`, parsed and canonicalised as SPEC §2 says.
+//! Entity references: `[kind:][namespace/]name`, parsed and canonicalised as docs/reference.md#entity-references says.
 
 use std::fmt;
 
