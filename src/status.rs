@@ -13,6 +13,13 @@ use crate::model::{EntityRef, Kind, RelationType};
 
 pub const READY: &str = "Ready";
 
+/// The most a status may take, serialized, before relations and unresolved references are cut.
+/// etcd refuses objects over 1.5 MiB, and the spec (a Group may list thousands of members) and
+/// managedFields need their share; a status that fits this always leaves them room.
+pub const STATUS_BYTE_BUDGET: usize = 256 * 1024;
+/// Kept free within the budget for the Ready condition, whose message lists at most five problems.
+const CONDITION_RESERVE: usize = 16 * 1024;
+
 /// The one string table for the reasons the API shows. A reason's text is part of the CRD
 /// contract (users alert on it), so it is written here once rather than at each use.
 pub trait Reason: Copy {
@@ -68,6 +75,7 @@ pub fn desired(index: &RelationIndex, me: &EntityRef) -> Option<Desired> {
 /// Maps a resolution onto the CRD status: the relation rows, the full counts when the list was
 /// cut, and the counts each kind shows as printer columns.
 pub fn from_resolution(me: &EntityRef, r: Resolution) -> Desired {
+    let listed = r.relations.len();
     let count = |t: RelationType| Some(r.count(t) as i64);
     let mut status = EntityStatus {
         observed_generation: r.generation,
@@ -117,6 +125,18 @@ pub fn from_resolution(me: &EntityRef, r: Resolution) -> Desired {
             message: Some(p.message),
         })
         .collect();
+    fit(&mut status, STATUS_BYTE_BUDGET - CONDITION_RESERVE);
+    if status.relation_counts.is_none() && status.relations.len() < listed {
+        status.relation_counts = Some(
+            r.counts
+                .iter()
+                .map(|(t, n)| (t.as_str().to_owned(), *n as i64))
+                .collect(),
+        );
+    }
+    if status.unresolved_refs.len() < r.problem_count {
+        status.unresolved_ref_count = Some(r.problem_count as i64);
+    }
     Desired {
         status,
         readiness: Readiness {
@@ -125,6 +145,47 @@ pub fn from_resolution(me: &EntityRef, r: Resolution) -> Desired {
             message: r.readiness.message,
         },
     }
+}
+
+fn json_len(status: &EntityStatus) -> usize {
+    serde_json::to_vec(status).map_or(usize::MAX, |v| v.len())
+}
+
+/// Cuts `relations` (to the same number per type) and `unresolvedRefs` until the status fits
+/// `budget` bytes, keeping as many as fit. Each reference is at most 512 characters, so only a
+/// status with thousands of them is ever cut.
+fn fit(status: &mut EntityStatus, budget: usize) {
+    if json_len(status) <= budget {
+        return;
+    }
+    let relations = std::mem::take(&mut status.relations);
+    let unresolved = std::mem::take(&mut status.unresolved_refs);
+    let cut = |status: &mut EntityStatus, per_type: usize| {
+        let mut seen: std::collections::HashMap<&str, usize> = Default::default();
+        status.relations = relations
+            .iter()
+            .filter(|r| {
+                let n = seen.entry(r.type_.as_str()).or_default();
+                *n += 1;
+                *n <= per_type
+            })
+            .cloned()
+            .collect();
+        status.unresolved_refs = unresolved.iter().take(per_type).cloned().collect();
+    };
+    // The largest number per type that fits, by bisection: a handful of serializations, and only
+    // for the rare status that is over budget.
+    let (mut lo, mut hi) = (0, relations.len().max(unresolved.len()));
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        cut(status, mid);
+        if json_len(status) <= budget {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    cut(status, lo);
 }
 
 /// The full status for `desired`, keeping the Ready condition's lastTransitionTime from
@@ -398,5 +459,89 @@ mod tests {
             ..written.conditions[0].clone()
         });
         assert!(!up_to_date(&desired(true, "ok"), Some(&extra)));
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::*;
+    use crate::model::{Entity, RefCollector};
+
+    /// A Group with 1 200 member references of ~500 characters, all dangling: about 2 MB of
+    /// status if nothing were cut, which etcd refuses.
+    fn huge_group() -> (RelationIndex, EntityRef) {
+        let names: Vec<String> = (0..1200)
+            .map(|i| format!("user-{i:04}-{}", "x".repeat(490)))
+            .collect();
+        let group = Entity {
+            kind: Kind::Group,
+            namespace: "org".into(),
+            name: "everyone".into(),
+            refs: RefCollector::default()
+                .many("members", names.iter().map(String::as_str))
+                .finish(),
+        };
+        let mut index = RelationIndex::new(1000);
+        index.upsert(&group, Some(1));
+        index.take_dirty();
+        (index, group.entity_ref())
+    }
+
+    #[test]
+    fn a_status_always_fits_its_budget_and_counts_what_it_cut() {
+        let (index, me) = huge_group();
+        let d = desired(&index, &me).unwrap();
+        let rendered = render(&d, None, &Time(Default::default()));
+        let size = serde_json::to_vec(&rendered).unwrap().len();
+        assert!(size <= STATUS_BYTE_BUDGET, "{size} bytes");
+        let s = &d.status;
+        // As many as fit, the same number of each kind of row.
+        assert!(s.relations.len() > 100, "{}", s.relations.len());
+        assert_eq!(s.relations.len(), s.unresolved_refs.len());
+        assert_eq!(
+            s.relation_counts.as_ref().and_then(|c| c.get("hasMember")),
+            Some(&1200)
+        );
+        assert_eq!(s.unresolved_ref_count, Some(1200));
+        assert_eq!(s.members, Some(1200));
+        assert!(!d.readiness.ready);
+    }
+
+    #[test]
+    fn a_status_under_the_budget_is_not_cut() {
+        let group = Entity {
+            kind: Kind::Group,
+            namespace: "org".into(),
+            name: "small".into(),
+            refs: RefCollector::default().many("members", ["a", "b"]).finish(),
+        };
+        let mut index = RelationIndex::new(1000);
+        index.upsert(&group, Some(1));
+        index.take_dirty();
+        let d = desired(&index, &group.entity_ref()).unwrap();
+        assert_eq!(d.status.relations.len(), 2);
+        assert_eq!(d.status.unresolved_refs.len(), 2);
+        assert_eq!(d.status.relation_counts, None);
+        assert_eq!(d.status.unresolved_ref_count, None);
+    }
+
+    #[test]
+    fn unresolved_references_over_the_per_type_cap_are_counted() {
+        let names: Vec<String> = (0..30).map(|i| format!("u{i}")).collect();
+        let group = Entity {
+            kind: Kind::Group,
+            namespace: "org".into(),
+            name: "g".into(),
+            refs: RefCollector::default()
+                .many("members", names.iter().map(String::as_str))
+                .finish(),
+        };
+        let mut index = RelationIndex::new(10);
+        index.upsert(&group, Some(1));
+        index.take_dirty();
+        let d = desired(&index, &group.entity_ref()).unwrap();
+        assert_eq!(d.status.unresolved_refs.len(), 10);
+        assert_eq!(d.status.unresolved_ref_count, Some(30));
+        assert_eq!(d.status.relations.len(), 10);
     }
 }

@@ -70,6 +70,8 @@ pub struct Resolution {
     pub truncated: bool,
     /// The references that do not resolve, in field order, at most the index's cap.
     pub problems: Vec<Problem>,
+    /// How many references do not resolve in full, listed or not.
+    pub problem_count: usize,
     /// The members of the same-kind hierarchy cycle it is on (itself included), or empty.
     pub cycle: Vec<EntityRef>,
     /// Why its spec could not be read, for an object recorded with
@@ -407,6 +409,7 @@ impl RelationIndex {
             relations: listed,
             counts,
             truncated,
+            problem_count: problems.len(),
             problems: problems.into_iter().take(self.max_per_type).collect(),
             cycle,
             spec_error: node.spec_error.clone(),
