@@ -25,6 +25,8 @@ pub struct Metrics {
     pub status_writes: Family<KindLabel, Counter>,
     pub status_write_errors: Family<KindLabel, Counter>,
     pub events_published: Counter,
+    /// Events dropped because the publisher's queue was full.
+    pub events_dropped: Counter,
     pub watch_restarts: Family<KindLabel, Counter>,
     pub watch_errors: Family<KindLabel, Counter>,
     pub decode_errors: Family<KindLabel, Counter>,
@@ -46,6 +48,7 @@ impl Default for Metrics {
             status_writes: Family::default(),
             status_write_errors: Family::default(),
             events_published: Counter::default(),
+            events_dropped: Counter::default(),
             watch_restarts: Family::default(),
             watch_errors: Family::default(),
             decode_errors: Family::default(),
@@ -77,6 +80,11 @@ impl Default for Metrics {
             "events",
             "Kubernetes Events published on Ready flips",
             m.events_published.clone(),
+        );
+        m.registry.register(
+            "events_dropped",
+            "Ready-flip Events dropped because too many were waiting to be published",
+            m.events_dropped.clone(),
         );
         m.registry.register(
             "watch_restarts",

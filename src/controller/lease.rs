@@ -34,6 +34,8 @@ pub struct LeaseConfig {
     pub identity: String,
     /// How long a lease lasts without renewal.
     pub duration: Duration,
+    /// How long one call to the API server may take.
+    pub timeout: Duration,
 }
 
 impl LeaseConfig {
@@ -46,6 +48,11 @@ impl LeaseConfig {
     /// and the request reaching the API server.
     fn margin(&self) -> Duration {
         (self.duration / 5).max(Duration::from_secs(1))
+    }
+
+    /// A hung call must not hold the election: it is given up before the next renewal is due.
+    fn call_timeout(&self) -> Duration {
+        self.timeout.min(self.renew_every())
     }
 }
 
@@ -91,9 +98,14 @@ impl Leadership {
     }
 
     fn renewed(&self, until: Instant) {
+        let was_valid = self.valid();
         *self.valid_until.lock().expect("lease lock") = Some(until);
-        self.leading
-            .send_if_modified(|l| !std::mem::replace(l, true));
+        if was_valid {
+            return;
+        }
+        // Gained, or valid again after the deadline had passed (a renewal that hung): either way
+        // the writer must hear of it and re-evaluate everything it may have left unwritten.
+        self.leading.send_replace(true);
     }
 
     fn lost(&self) {
@@ -151,7 +163,12 @@ impl Elector {
     pub async fn run(mut self, leadership: &Leadership, mut shutdown: watch::Receiver<bool>) {
         loop {
             let sent = Instant::now();
-            match self.attempt().await {
+            let attempt = tokio::time::timeout(self.config.call_timeout(), self.attempt());
+            let result = match attempt.await {
+                Ok(r) => r,
+                Err(_) => Err(kube::Error::Service("the lease call timed out".into())),
+            };
+            match result {
                 Ok(Outcome::Leading) => {
                     if !leadership.leading() {
                         info!(identity = %self.config.identity, "acquired the lease");
@@ -186,7 +203,8 @@ impl Elector {
         }
         if leadership.leading() {
             leadership.lost();
-            if let Err(e) = self.release().await {
+            let release = tokio::time::timeout(self.config.call_timeout(), self.release());
+            if let Ok(Err(e)) = release.await {
                 warn!(error = %e, "cannot release the lease; it will expire on its own");
             }
         }
@@ -291,11 +309,20 @@ mod tests {
     fn a_lease_is_valid_only_until_its_deadline() {
         let l = Leadership::new(false);
         assert!(!l.valid());
+        let mut changes = l.subscribe();
         l.renewed(Instant::now() + Duration::from_secs(60));
         assert!(l.leading() && l.valid());
+        assert!(changes.has_changed().unwrap());
+        changes.mark_unchanged();
+        // A routine renewal is no news...
+        l.renewed(Instant::now() + Duration::from_secs(60));
+        assert!(!changes.has_changed().unwrap());
         // A renewal that was sent long ago: the process was frozen since.
         l.renewed(Instant::now() - Duration::from_millis(1));
         assert!(l.leading() && !l.valid());
+        // ...but being valid again after the deadline had passed is.
+        l.renewed(Instant::now() + Duration::from_secs(60));
+        assert!(changes.has_changed().unwrap());
         l.lost();
         assert!(!l.leading() && !l.valid());
         assert!(Leadership::always().valid());
@@ -308,9 +335,11 @@ mod tests {
             namespace: "n".into(),
             identity: "me".into(),
             duration: Duration::from_secs(15),
+            timeout: Duration::from_secs(10),
         };
         assert_eq!(c.renew_every(), Duration::from_secs(5));
         assert_eq!(c.margin(), Duration::from_secs(3));
+        assert_eq!(c.call_timeout(), Duration::from_secs(5));
         let short = LeaseConfig {
             duration: Duration::from_secs(3),
             ..c

@@ -205,16 +205,19 @@ pub async fn run(config: Config) -> Result<()> {
             namespace: lease_namespace(&config),
             identity: identity.clone(),
             duration: Duration::from_secs(config.lease_seconds.max(2)),
+            timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
         };
         info!(lease = %lease_config.name, namespace = %lease_config.namespace, %identity, "joining leader election");
         let elector = lease::Elector::new(client.clone(), lease_config).await?;
         let leadership = Arc::new(lease::Leadership::new(false));
+        // The election stops only after the writer has: a lease released while writes are still
+        // in flight would let them land after the next leader's.
+        let (stop, stopped) = channel::channel(false);
         let task = tokio::spawn({
             let leadership = leadership.clone();
-            let shutdown = shutdown_rx.clone();
-            async move { elector.run(&leadership, shutdown).await }
+            async move { elector.run(&leadership, stopped).await }
         });
-        (leadership, Some(task))
+        (leadership, Some((stop, task)))
     } else {
         (Arc::new(lease::Leadership::always()), None)
     };
@@ -243,9 +246,9 @@ pub async fn run(config: Config) -> Result<()> {
     };
     writer.run(shutdown_rx).await;
 
-    if let Some(task) = lease_task {
-        // The election task saw the same shutdown and releases the lease, so a standby replica
-        // takes over at once.
+    if let Some((stop, task)) = lease_task {
+        // Every write has ended; now hand the lease back so a standby replica takes over at once.
+        let _ = stop.send(true);
         match tokio::time::timeout(Duration::from_secs(config.lease_seconds), task).await {
             Err(_) => {
                 error!("leader election did not stop in time; the lease will expire on its own")

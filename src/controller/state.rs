@@ -1,8 +1,8 @@
 //! What the operator knows: the relation index, and for every object the status last observed
 //! on the API server. Fed by the watches, drained by the status writer.
 
-use std::collections::{HashMap, HashSet};
-use std::time::Instant;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::time::{Duration, Instant};
 
 use crate::api::EntityStatus;
 use crate::index::RelationIndex;
@@ -43,11 +43,19 @@ pub struct Observed {
     /// The spec could not be read: its status is written with a merge patch, which the API
     /// server accepts for an object it cannot convert to its schema (server-side apply does not).
     pub invalid: bool,
-    /// The resourceVersion our last status write returned, until the watch delivers it. Events
-    /// for the object before it are older than what the write returned, so their status is not
-    /// taken (the watch delivers one object's events in order).
-    awaiting: Option<String>,
+    /// The resourceVersion our last status write returned (and when), until the watch delivers
+    /// it. Events for the object before it are older than what the write returned, so their
+    /// status is not taken (the watch delivers one object's events in order).
+    awaiting: Option<(String, Instant)>,
+    /// The resourceVersions the watch delivered last, newest at the back.
+    delivered: VecDeque<String>,
 }
+
+/// How many delivered resourceVersions an object remembers: enough for the events that can
+/// arrive between a write's response and its recording.
+const DELIVERED_KEPT: usize = 8;
+/// A write's echo arrives within milliseconds; one not seen after this long is not waited for.
+const AWAIT_ECHO_AT_MOST: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
 pub struct State {
@@ -115,22 +123,30 @@ impl State {
             }
             None => false,
         };
-        let prev = self
-            .objects
-            .remove(&me)
-            .filter(|p| p.uid == meta.uid || p.uid.is_none() || meta.uid.is_none());
-        let (mut awaiting, prev_status) = match prev {
-            Some(p) => (p.awaiting, p.status),
-            None => (None, None),
+        let prev = self.objects.remove(&me);
+        let recreated = prev
+            .as_ref()
+            .is_some_and(|p| p.uid.is_some() && meta.uid.is_some() && p.uid != meta.uid);
+        let (mut awaiting, prev_status, mut delivered) = match prev.filter(|_| !recreated) {
+            Some(p) => (p.awaiting, p.status, p.delivered),
+            None => (None, None, VecDeque::new()),
         };
         // A list shows the object as it is now; otherwise an event before our write's own is
-        // older than what the write returned.
-        let older_than_our_write =
-            !listing && awaiting.is_some() && awaiting != meta.resource_version;
-        // Our own write coming back is no news: it must not look like a burst of changes.
-        let echo = !listing && awaiting.is_some() && awaiting == meta.resource_version;
+        // older than what the write returned. A wait that outlived any plausible watch delay is
+        // given up, so a lost echo cannot hide the object's status for good.
+        let waiting_for = awaiting
+            .as_ref()
+            .filter(|(_, since)| !listing && since.elapsed() < AWAIT_ECHO_AT_MOST)
+            .map(|(rv, _)| rv.clone());
+        let older_than_our_write = waiting_for.is_some() && waiting_for != meta.resource_version;
         if !older_than_our_write {
             awaiting = None;
+        }
+        if let Some(rv) = &meta.resource_version {
+            if delivered.len() == DELIVERED_KEPT {
+                delivered.pop_front();
+            }
+            delivered.push_back(rv.clone());
         }
         let (status, invalid) = match &decoded {
             Decoded::Entity { status, .. } if !older_than_our_write => (status.clone(), false),
@@ -149,20 +165,24 @@ impl State {
                 status,
                 invalid,
                 awaiting,
+                delivered,
             },
         );
-        match decoded {
+        let spec_changed = match decoded {
             Decoded::Entity { entity, .. } => self.index.upsert(&entity, meta.generation),
             Decoded::Invalid(msg) => {
                 self.index
                     .upsert_invalid(me.clone(), kind, meta.generation, msg)
             }
-        }
-        if status_changed {
-            // Someone else's edit of status, or our own write coming back: either way compare.
+        };
+        if status_changed || recreated {
+            // Someone else's edit of status, or an object deleted and created again with the
+            // same spec while the watch was away: either way compare.
             self.index.mark(&me);
         }
-        if !echo {
+        // Only news counts towards a stream: not our own writes coming back, not a re-list
+        // replaying what is already known.
+        if spec_changed || status_changed || recreated {
             self.changed();
         }
     }
@@ -173,7 +193,9 @@ impl State {
         self.changed();
     }
 
-    /// Records the status a write returned, and its resourceVersion.
+    /// Records the status a write returned, and its resourceVersion. If the watch has already
+    /// delivered that version (the echo came first, or the write changed nothing), there is
+    /// nothing to wait for.
     pub fn written(
         &mut self,
         me: &EntityRef,
@@ -182,7 +204,9 @@ impl State {
     ) {
         if let Some(o) = self.objects.get_mut(me) {
             o.status = status;
-            o.awaiting = resource_version;
+            o.awaiting = resource_version
+                .filter(|rv| !o.delivered.contains(rv))
+                .map(|rv| (rv, Instant::now()));
         }
     }
 }
@@ -319,6 +343,69 @@ mod tests {
             Decoded::Invalid("bad".into()),
         );
         assert_eq!(s.objects[&c("a")].status, status("invalid spec"));
+    }
+
+    #[test]
+    fn an_echo_seen_before_the_write_is_recorded_is_not_waited_for() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        // The watch delivers our write (version 5) and a later edit (6) before the writer gets
+        // to record the response.
+        s.apply(
+            Kind::Component,
+            meta("a", "5"),
+            component("a", "g", status("ours")),
+        );
+        s.apply(
+            Kind::Component,
+            meta("a", "6"),
+            component("a", "g", status("edited")),
+        );
+        s.written(&c("a"), status("ours"), Some("5".into()));
+        // Nothing to wait for: the next event is taken as it is.
+        s.apply(
+            Kind::Component,
+            meta("a", "7"),
+            component("a", "g", status("again")),
+        );
+        assert_eq!(s.objects[&c("a")].status, status("again"));
+    }
+
+    #[test]
+    fn a_relist_that_changes_nothing_is_not_news() {
+        let mut s = State::default();
+        s.apply(
+            Kind::Component,
+            meta("a", "1"),
+            component("a", "g", status("x")),
+        );
+        let changes = s.changes;
+        s.begin_relist(Kind::Component);
+        s.apply(
+            Kind::Component,
+            meta("a", "1"),
+            component("a", "g", status("x")),
+        );
+        s.end_relist(Kind::Component);
+        assert_eq!(s.changes, changes);
+    }
+
+    #[test]
+    fn an_object_recreated_with_the_same_spec_is_re_evaluated() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.written(&c("a"), status("ours"), Some("2".into()));
+        s.apply(
+            Kind::Component,
+            meta("a", "2"),
+            component("a", "g", status("ours")),
+        );
+        s.take_dirty_for_test();
+        // Deleted and created again while the watch was away: same spec, no status yet.
+        let mut again = meta("a", "9");
+        again.uid = Some("another".into());
+        s.apply(Kind::Component, again, component("a", "g", None));
+        assert_eq!(s.take_dirty_for_test(), vec![c("a")]);
     }
 
     #[test]

@@ -49,21 +49,39 @@ fn decode<K: CatalogResource>(obj: &DeserializeGuard<K>) -> (ObjectMeta, Decoded
     (object, decoded)
 }
 
-/// Whether a watch error means the API server no longer has the history to resume from; kube's
-/// watcher then re-lists by itself on the next poll, so there is nothing to wait for.
-fn is_gone(e: &watcher::Error) -> bool {
+/// What to do after a watch error.
+#[derive(Debug, PartialEq, Eq)]
+enum Retry {
+    /// The watch expired mid-stream (410 as a watch event): kube's watcher re-lists by itself on
+    /// the next poll, so keep polling.
+    Relist,
+    /// The history to resume from is gone, but kube would retry the same expired version: build
+    /// a new stream (a full re-list) at once.
+    Rebuild,
+    /// Anything else (no connection, a server error): build a new stream after a pause.
+    Backoff,
+}
+
+fn retry(e: &watcher::Error) -> Retry {
     match e {
-        watcher::Error::WatchError(status) => status.code == 410,
+        watcher::Error::WatchError(status) if status.code == 410 => Retry::Relist,
         watcher::Error::WatchStartFailed(kube::Error::Api(status))
         | watcher::Error::WatchFailed(kube::Error::Api(status))
-        | watcher::Error::InitialListFailed(kube::Error::Api(status)) => status.code == 410,
-        _ => false,
+            if status.code == 410 =>
+        {
+            Retry::Rebuild
+        }
+        _ => Retry::Backoff,
     }
 }
 
+/// The pause after `failures` failed attempts in a row: none before the first.
 fn backoff(failures: u32) -> Duration {
+    if failures == 0 {
+        return Duration::ZERO;
+    }
     MIN_BACKOFF
-        .saturating_mul(1 << failures.min(8))
+        .saturating_mul(1 << (failures - 1).min(8))
         .min(MAX_BACKOFF)
 }
 
@@ -89,16 +107,26 @@ pub async fn watch_kind<K: CatalogResource>(
                 Err(e) => {
                     health.set_synced(kind, false);
                     metrics.watch_errors.get_or_create(&label).inc();
-                    if is_gone(&e) {
-                        info!(%kind, error = %e, "watch expired; re-listing now");
-                        continue;
+                    match retry(&e) {
+                        Retry::Relist => {
+                            info!(%kind, error = %e, "watch expired; re-listing now");
+                            continue;
+                        }
+                        Retry::Rebuild => {
+                            info!(%kind, error = %e, "watch expired; re-listing now");
+                        }
+                        Retry::Backoff => {
+                            failures += 1;
+                            warn!(%kind, error = %e, "watch failed; re-listing after a pause");
+                        }
                     }
-                    failures += 1;
-                    warn!(%kind, error = %e, "watch failed; re-listing after a pause");
                     break;
                 }
             };
-            failures = 0;
+            // The API server answered with data (Init comes before the list is even asked for).
+            if !matches!(event, watcher::Event::Init) {
+                failures = 0;
+            }
             apply_event(kind, event, &state, &health, &metrics, &mut lists);
             wake.notify_one();
         }
@@ -117,11 +145,6 @@ fn apply_event<K: CatalogResource>(
     let label = kind_label(kind);
     match event {
         watcher::Event::Init => {
-            *lists += 1;
-            if *lists > 1 {
-                metrics.watch_restarts.get_or_create(&label).inc();
-                info!(%kind, "re-listing");
-            }
             state.lock().expect("state lock").begin_relist(kind);
         }
         watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
@@ -147,6 +170,11 @@ fn apply_event<K: CatalogResource>(
         watcher::Event::InitDone => {
             let objects = state.lock().expect("state lock").end_relist(kind);
             health.set_synced(kind, true);
+            // Counted once the list is complete: attempts that failed before it are errors.
+            *lists += 1;
+            if *lists > 1 {
+                metrics.watch_restarts.get_or_create(&label).inc();
+            }
             info!(%kind, objects, "watch synced");
         }
     }
@@ -198,9 +226,15 @@ mod tests {
         let gone = watcher::Error::WatchError(Box::new(
             kube::core::Status::failure("too old resource version", "Expired").with_code(410),
         ));
-        assert!(is_gone(&gone));
-        assert!(!is_gone(&watcher::Error::NoResourceVersion));
-        assert_eq!(backoff(1), Duration::from_millis(200));
+        assert_eq!(retry(&gone), Retry::Relist);
+        let gone_at_start = watcher::Error::WatchStartFailed(kube::Error::Api(Box::new(
+            kube::core::Status::failure("too old resource version", "Expired").with_code(410),
+        )));
+        assert_eq!(retry(&gone_at_start), Retry::Rebuild);
+        assert_eq!(retry(&watcher::Error::NoResourceVersion), Retry::Backoff);
+        assert_eq!(backoff(0), Duration::ZERO);
+        assert_eq!(backoff(1), MIN_BACKOFF);
+        assert_eq!(backoff(2), 2 * MIN_BACKOFF);
         assert_eq!(backoff(30), MAX_BACKOFF);
     }
 }

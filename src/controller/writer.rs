@@ -53,6 +53,8 @@ pub struct FlipEvent {
 
 /// Events in flight at once.
 const EVENT_CONCURRENCY: usize = 4;
+/// An Event not accepted in this long is given up: Events are news, not state.
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Publishes Ready-flip Events off the write path. Awaited inline, each Event would hold a write
 /// slot for a second API call: deleting a Group that 800 entities point at would then take twice
@@ -66,11 +68,13 @@ pub fn spawn_event_publisher(recorder: Recorder, metrics: Arc<Metrics>) -> mpsc:
             .for_each_concurrent(EVENT_CONCURRENCY, |flip| {
                 let (recorder, metrics) = (&recorder, &metrics);
                 async move {
-                    match recorder.publish(&flip.event, &flip.reference).await {
-                        Ok(()) => {
+                    let publish = recorder.publish(&flip.event, &flip.reference);
+                    match tokio::time::timeout(EVENT_TIMEOUT, publish).await {
+                        Ok(Ok(())) => {
                             metrics.events_published.inc();
                         }
-                        Err(e) => warn!(entity = %flip.me, error = %e, "cannot publish event"),
+                        Ok(Err(e)) => warn!(entity = %flip.me, error = %e, "cannot publish event"),
+                        Err(_) => warn!(entity = %flip.me, "event not published in time"),
                     }
                 }
             })
@@ -163,7 +167,9 @@ impl Writer {
         let mut gain = Leading::default();
         let mut first_pass = true;
         loop {
-            let leader = self.leadership.leading();
+            // Leading with a lease that has not run out: a replica whose renewals hang counts as
+            // not leading, and counts as gaining the lead again once they succeed.
+            let leader = self.leadership.valid();
             self.metrics.leader.set(i64::from(leader));
             if gain.gained(leader) {
                 info!("leading: re-evaluating every entity");
@@ -182,14 +188,16 @@ impl Writer {
             };
             if synced && hold.is_none() {
                 if leader {
-                    self.pass(&mut pacing).await;
+                    self.pass(&mut pacing, &shutdown).await;
                 }
                 // The leader after its first pass; a standby once it has seen everything.
                 self.health.first_pass_done();
                 first_pass = false;
             }
             self.metrics.writes_waiting.set(pacing.waiting() as i64);
-            let next = match (pacing.next_due(), hold) {
+            // Only a leader has writes to come back for (a follower never takes them).
+            let due = pacing.next_due().filter(|_| leader && synced);
+            let next = match (due, hold) {
                 (Some(a), Some(b)) => Some(a.max(b)),
                 (a, b) => b.or(a),
             };
@@ -211,8 +219,8 @@ impl Writer {
 
     /// Writes every status that is due and differs from the observed one, until nothing due is
     /// left.
-    async fn pass(&self, pacing: &mut Pacing) {
-        loop {
+    async fn pass(&self, pacing: &mut Pacing, shutdown: &watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
             let now = Instant::now();
             let started = now;
             let (mut candidates, since) = {
@@ -254,12 +262,12 @@ impl Writer {
                 .await;
             self.metrics.queue_depth.set(0);
             let done = Instant::now();
-            let mut refused = false;
+            let mut refused = Vec::new();
             for (me, outcome) in outcomes {
                 match outcome {
                     Outcome::Written => pacing.succeeded(&me, done),
                     Outcome::Gone => {}
-                    Outcome::Refused => refused = true,
+                    Outcome::Refused => refused.push(me),
                     Outcome::Failed(failure) => {
                         let pause = pacing.failed(&me, done, failure);
                         debug!(entity = %me, ?failure, ?pause, "will retry");
@@ -271,8 +279,13 @@ impl Writer {
                     .queue_seconds
                     .observe(since.elapsed().as_secs_f64());
             }
-            if refused {
-                // Whoever leads now writes; if this replica leads again it re-evaluates all.
+            if !refused.is_empty() {
+                // Whoever leads now writes. Should this replica's lease become valid again, it
+                // re-evaluates everything; these are kept dirty all the same.
+                let mut s = self.state.lock().expect("state lock");
+                for me in &refused {
+                    s.index.mark(me);
+                }
                 break;
             }
         }
@@ -280,17 +293,21 @@ impl Writer {
     }
 
     async fn write(&self, job: Job) -> (EntityRef, Outcome) {
-        if !self.leadership.valid() {
+        let label = kind_label(job.kind);
+        let started = Instant::now();
+        let mut sent = self.send(&job, job.merge).await;
+        if !job.merge
+            && sent
+                .as_ref()
+                .is_some_and(|r| r.as_ref().is_err_and(needs_merge_patch))
+        {
+            sent = self.send(&job, true).await;
+        }
+        let Some(result) = sent else {
             self.metrics.writes_refused.inc();
             debug!(entity = %job.me, "lease not valid; write not sent");
             return (job.me, Outcome::Refused);
-        }
-        let label = kind_label(job.kind);
-        let started = Instant::now();
-        let mut result = self.send(&job, job.merge).await;
-        if !job.merge && result.as_ref().is_err_and(needs_merge_patch) {
-            result = self.send(&job, true).await;
-        }
+        };
         self.metrics
             .write_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -308,8 +325,7 @@ impl Writer {
                     obj.metadata.resource_version,
                 );
                 if let Some(flip) = &job.flip {
-                    self.publish(&job, flip.ready, &flip.reason, &flip.message)
-                        .await;
+                    self.publish(&job, flip.ready, &flip.reason, &flip.message);
                 }
                 Outcome::Written
             }
@@ -331,8 +347,12 @@ impl Writer {
         (job.me, outcome)
     }
 
-    /// One status patch, with a timeout.
-    async fn send(&self, job: &Job, merge: bool) -> Result<DynamicObject, kube::Error> {
+    /// One status patch, with a timeout; `None` when it was not sent because this replica's lease
+    /// is not valid. The lease is checked right before each call, a fallback's included.
+    async fn send(&self, job: &Job, merge: bool) -> Option<Result<DynamicObject, kube::Error>> {
+        if !self.leadership.valid() {
+            return None;
+        }
         let ar = &self.resources[&job.kind];
         let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &job.namespace, ar);
         let call = async {
@@ -357,16 +377,16 @@ impl Writer {
                 .await
             }
         };
-        match tokio::time::timeout(self.timeout, call).await {
+        Some(match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(kube::Error::Service(
                 format!("no answer within {:?}", self.timeout).into(),
             )),
-        }
+        })
     }
 
-    /// Hands the Event to the publisher: it waits only if thousands are already queued.
-    async fn publish(&self, job: &Job, ready: bool, reason: &str, message: &str) {
+    /// Hands the Event to the publisher, or drops it (counted) if thousands are already queued.
+    fn publish(&self, job: &Job, ready: bool, reason: &str, message: &str) {
         let reference = ObjectReference {
             api_version: Some(format!("{GROUP}/{VERSION}")),
             kind: Some(job.kind.name().to_owned()),
@@ -391,8 +411,10 @@ impl Writer {
             reference,
             event,
         };
-        if self.events.send(flip).await.is_err() {
-            warn!(entity = %job.me, "event publisher stopped; event dropped");
+        // Never wait for the publisher: a status write must not be held up by Events.
+        if let Err(e) = self.events.try_send(flip) {
+            self.metrics.events_dropped.inc();
+            debug!(entity = %job.me, error = %e, "event dropped");
         }
     }
 

@@ -180,8 +180,9 @@ impl RelationIndex {
         self.nodes.keys()
     }
 
-    /// Adds or replaces an entity. `generation` is its metadata.generation.
-    pub fn upsert(&mut self, entity: &Entity, generation: Option<i64>) {
+    /// Adds or replaces an entity. `generation` is its metadata.generation. Returns whether
+    /// anything changed (an identical upsert marks nothing).
+    pub fn upsert(&mut self, entity: &Entity, generation: Option<i64>) -> bool {
         let me = entity.entity_ref();
         let held = entity
             .parsed_refs()
@@ -200,18 +201,18 @@ impl RelationIndex {
                 held,
                 spec_error: None,
             },
-        );
+        )
     }
 
     /// Records an object whose spec cannot be read: it exists, holds no references, and its
-    /// status says why.
+    /// status says why. Returns whether anything changed.
     pub fn upsert_invalid(
         &mut self,
         me: EntityRef,
         kind: Kind,
         generation: Option<i64>,
         error: String,
-    ) {
+    ) -> bool {
         self.put(
             me,
             Node {
@@ -220,12 +221,12 @@ impl RelationIndex {
                 held: Vec::new(),
                 spec_error: Some(error),
             },
-        );
+        )
     }
 
-    fn put(&mut self, me: EntityRef, node: Node) {
+    fn put(&mut self, me: EntityRef, node: Node) -> bool {
         if self.nodes.get(&me) == Some(&node) {
-            return;
+            return false;
         }
         let new_edges = node.hierarchy_edges(&me);
         for t in node.targets() {
@@ -252,6 +253,7 @@ impl RelationIndex {
             }
         }
         self.dirty.insert(me);
+        true
     }
 
     /// Removes an entity.
