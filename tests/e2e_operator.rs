@@ -531,8 +531,12 @@ fn metrics_and_health_endpoints() {
         "playbill_status_write_duration_seconds",
         "playbill_queue_duration_seconds",
         "playbill_resolve_duration_seconds",
-        "playbill_leader 1",
+        "playbill_leader",
     ] {
         assert!(body.contains(family), "{family} missing from /metrics");
     }
+    // A replica is ready once its watches have synced, which can be before it wins the lease.
+    wait_for(Duration::from_secs(30), "playbill_leader 1", || {
+        http_get(port, "/metrics").is_some_and(|(_, body)| body.contains("playbill_leader 1"))
+    });
 }
