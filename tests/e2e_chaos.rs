@@ -865,7 +865,7 @@ fn kill_9_of_the_operator_during_cold_convergence() {
         );
     }
     let op = Operator::start(scenario, &dir, "final", &cp.kubeconfig, &[]);
-    let took = converged(&cp, &dir, &[], Duration::from_secs(180));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(120));
     let (w, _) = op.quiet();
     let total = counted + w;
     println!(
@@ -896,7 +896,7 @@ fn api_server_sigterm_and_sigkill_during_edits() {
     let objs = catalog(1000, "rs");
     load(&cp, &rt, &objs);
     let op = Operator::start(scenario, &dir, "op", &cp.kubeconfig, &[]);
-    converged(&cp, &dir, &[], Duration::from_secs(180));
+    converged(&cp, &dir, &[], Duration::from_secs(120));
     let client = cp.client(&rt);
     for sig in ["TERM", "KILL"] {
         let (w0, _) = op.quiet();
@@ -912,7 +912,7 @@ fn api_server_sigterm_and_sigkill_during_edits() {
         let (attempted, failed) = editor.stop(&rt);
         let ready = cp.restart();
         let downtime = ready - down;
-        let took = converged(&cp, &dir, &[], Duration::from_secs(180));
+        let took = converged(&cp, &dir, &[], Duration::from_secs(120));
         let mut readyz_back = None;
         wait_until(
             scenario,
@@ -953,7 +953,7 @@ fn api_server_frozen_for_30_seconds() {
     let objs = catalog(1000, "fz");
     load(&cp, &rt, &objs);
     let op = Operator::start(scenario, &dir, "op", &cp.kubeconfig, &[]);
-    converged(&cp, &dir, &[], Duration::from_secs(180));
+    converged(&cp, &dir, &[], Duration::from_secs(120));
     let (w0, _) = op.quiet();
     let client = cp.client(&rt);
     let targets: Vec<Value> = components(&objs).into_iter().take(20).collect();
@@ -973,7 +973,7 @@ fn api_server_frozen_for_30_seconds() {
     std::thread::sleep(Duration::from_secs(30));
     signal(cp.pid(), "CONT");
     let resumed = Instant::now();
-    let took = converged(&cp, &dir, &[], Duration::from_secs(180));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(120));
     let (w1, _) = op.quiet();
     println!(
         "[{scenario}] frozen 30 s: statuses right {} after SIGCONT; {} writes for 20 edits",
@@ -1074,7 +1074,7 @@ fn forced_watch_expiry_410() {
     )
     .unwrap();
     let op = Operator::start(scenario, &dir, "op", &proxied, &[]);
-    converged(&cp, &dir, &[], Duration::from_secs(180));
+    converged(&cp, &dir, &[], Duration::from_secs(120));
     wait_until(scenario, Duration::from_secs(30), "/readyz 200", || {
         op.readyz() == Some(200)
     });
@@ -1145,7 +1145,7 @@ fn forced_watch_expiry_410() {
                 > restarts0
         },
     );
-    let took = converged(&cp, &dir, &[], Duration::from_secs(180));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(120));
     wait_until(
         scenario,
         Duration::from_secs(60),
@@ -1196,7 +1196,7 @@ fn leader_frozen_past_its_lease() {
         || a.metric("playbill_leader") == Some(1.0),
     );
     let b = Operator::start(scenario, &dir, "b", &cp.kubeconfig, &args("replica-b"));
-    converged(&cp, &dir, &[], Duration::from_secs(180));
+    converged(&cp, &dir, &[], Duration::from_secs(120));
     a.quiet();
     let a_before = a.attempts().unwrap();
 
@@ -1277,7 +1277,7 @@ fn edit_storm() {
     let objs = catalog(1600, "es");
     load(&cp, &rt, &objs);
     let op = Operator::start(scenario, &dir, "op", &cp.kubeconfig, &[]);
-    converged(&cp, &dir, &[], Duration::from_secs(240));
+    converged(&cp, &dir, &[], Duration::from_secs(150));
     let (w0, _) = op.quiet();
     let before = statuses(&cp);
     let targets: Vec<Value> = objs
@@ -1308,7 +1308,7 @@ fn edit_storm() {
     });
     let sent = start.elapsed();
     assert_eq!(failures, 0, "[{scenario}] {failures} patches failed");
-    let took = converged(&cp, &dir, &[], Duration::from_secs(240));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(150));
     let (w1, _) = op.quiet();
     let after = statuses(&cp);
     let changed = after
@@ -1364,7 +1364,7 @@ fn streaming_apply() {
     let start = Instant::now();
     cp.kubectl(&["apply", "-f", files.to_str().unwrap()], None);
     let applied = start.elapsed();
-    let took = converged(&cp, &dir, &[], Duration::from_secs(240));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(150));
     let (writes, _) = op.quiet();
     let n = objs.len() as f64;
 
@@ -1429,7 +1429,7 @@ fn unwritable_status_of_a_huge_group() {
     let objs = catalog(400, "hg");
     load(&cp, &rt, &objs);
     let op = Operator::start(scenario, &dir, "op", &cp.kubeconfig, &[]);
-    converged(&cp, &dir, &[], Duration::from_secs(180));
+    converged(&cp, &dir, &[], Duration::from_secs(120));
     let (w0, e0) = op.quiet();
     let members: Vec<String> = (0..1200)
         .map(|i| format!("user:member-{i:04}-{}", "x".repeat(480)))
@@ -1442,7 +1442,7 @@ fn unwritable_status_of_a_huge_group() {
         Some(&big.to_string()),
     );
     let start = Instant::now();
-    let took = converged(&cp, &dir, &[], Duration::from_secs(180));
+    let took = converged(&cp, &dir, &[], Duration::from_secs(90));
     let (w1, e1) = op.quiet();
     let size = cp
         .kubectl(
@@ -1585,7 +1585,7 @@ fn undecodable_object() {
 
     let op = Operator::start(scenario, &dir, "op", &cp.kubeconfig, &[]);
     let skip = vec![key_of(&broken)];
-    let took = converged(&cp, &dir, &skip, Duration::from_secs(180));
+    let took = converged(&cp, &dir, &skip, Duration::from_secs(120));
     let reason = || {
         cp.kubectl_run(
             &[
