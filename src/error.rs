@@ -4,8 +4,6 @@
 pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
-    #[error("leader election: {0}")]
-    Lease(#[from] kube_lease_manager::LeaseManagerError),
     #[error("cannot serve {addr}: {source}")]
     Listen {
         addr: String,

@@ -33,6 +33,10 @@ pub struct Metrics {
     pub queue_seconds: Histogram,
     pub queue_depth: Gauge,
     pub leader: Gauge,
+    /// Writes not sent because the lease had run out (a frozen leader waking up).
+    pub writes_refused: Counter,
+    /// Entities whose write waits: settling after a recent write, or backing off after a failure.
+    pub writes_waiting: Gauge,
 }
 
 impl Default for Metrics {
@@ -50,6 +54,8 @@ impl Default for Metrics {
             queue_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 14)),
             queue_depth: Gauge::default(),
             leader: Gauge::default(),
+            writes_refused: Counter::default(),
+            writes_waiting: Gauge::default(),
             registry: Registry::with_prefix("playbill"),
         };
         m.registry.register(
@@ -111,6 +117,16 @@ impl Default for Metrics {
             "leader",
             "1 while this replica holds the leader lease",
             m.leader.clone(),
+        );
+        m.registry.register(
+            "status_writes_refused",
+            "Status writes not sent because this replica's lease had run out",
+            m.writes_refused.clone(),
+        );
+        m.registry.register(
+            "status_writes_waiting",
+            "Entities whose status write waits: settling after a recent write or retrying after a failure",
+            m.writes_waiting.clone(),
         );
         m
     }

@@ -1,6 +1,9 @@
 //! `playbill run`: watches the seven kinds into the relation index and keeps every status equal
 //! to what the index says it should be.
 
+mod health;
+mod lease;
+mod plan;
 mod server;
 mod state;
 mod watch;
@@ -8,15 +11,13 @@ mod writer;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use kube::api::ApiResource;
 use kube::runtime::events::{Recorder, Reporter};
-use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::{Notify, watch as channel};
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 use crate::api::{API, CatalogResource, Component, Domain, Group, Resource, System, User};
 use crate::error::Result;
@@ -59,9 +60,13 @@ pub struct Config {
     /// This replica's identity in the Lease; defaults to the pod or host name.
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
-    /// Lease duration in seconds: how long a leader that stopped renewing keeps the lease.
+    /// Lease duration in seconds: how long a leader that stopped renewing keeps the lease. A
+    /// leader stops writing a fifth of it (at least a second) before its lease could run out.
     #[arg(long, default_value_t = 15)]
     pub lease_seconds: u64,
+    /// Seconds before a status write or any other API call is given up and retried.
+    #[arg(long, env = "PLAYBILL_REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
+    pub request_timeout_seconds: u64,
     /// Shut down when standard input closes: lets a supervising process (such as the test suite)
     /// end the operator by exiting.
     #[arg(long, hide = true)]
@@ -116,31 +121,50 @@ async fn shutdown_signal(tx: channel::Sender<bool>, on_stdin_close: bool) {
     let _ = tx.send(true);
 }
 
-fn spawn_watch<K: CatalogResource>(
-    client: &kube::Client,
-    state: &Arc<Mutex<State>>,
-    wake: &Arc<Notify>,
-    metrics: &Arc<Metrics>,
-    resources: &mut HashMap<Kind, ApiResource>,
-) {
+/// What every watch task shares.
+struct Shared {
+    client: kube::Client,
+    state: Arc<Mutex<State>>,
+    health: Arc<health::Health>,
+    wake: Arc<Notify>,
+    metrics: Arc<Metrics>,
+}
+
+fn spawn_watch<K: CatalogResource>(shared: &Shared, resources: &mut HashMap<Kind, ApiResource>) {
     resources.insert(K::KIND, ApiResource::erase::<K>(&()));
     tokio::spawn(watch::watch_kind::<K>(
-        client.clone(),
-        state.clone(),
-        wake.clone(),
-        metrics.clone(),
+        shared.client.clone(),
+        shared.state.clone(),
+        shared.health.clone(),
+        shared.wake.clone(),
+        shared.metrics.clone(),
     ));
+}
+
+/// A client that names this replica in its User-Agent, so the API server's audit log shows
+/// which replica sent each write.
+async fn client(identity: &str) -> Result<kube::Client> {
+    let mut config = kube::Config::infer()
+        .await
+        .map_err(kube::Error::InferConfig)?;
+    let agent = format!("playbill/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    match http::HeaderValue::from_str(&agent) {
+        Ok(v) => config.headers.push((http::header::USER_AGENT, v)),
+        Err(_) => warn!(%identity, "identity cannot go into a User-Agent header; using none"),
+    }
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// Runs the operator until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<()> {
-    let client = kube::Client::try_default().await?;
+    let identity = identity(&config);
+    let client = client(&identity).await?;
     let metrics = Arc::new(Metrics::default());
     let state = Arc::new(Mutex::new(State::new(RelationIndex::new(
         config.max_relations_per_type,
     ))));
     let wake = Arc::new(Notify::new());
-    let ready = Arc::new(AtomicBool::new(false));
+    let health = Arc::new(health::Health::default());
     let (shutdown_tx, shutdown_rx) = channel::channel(false);
     tokio::spawn(shutdown_signal(shutdown_tx, config.exit_on_stdin_close));
 
@@ -154,38 +178,45 @@ pub async fn run(config: Config) -> Result<()> {
     tokio::spawn(server::serve(
         listener,
         metrics.clone(),
-        ready.clone(),
+        health.clone(),
         config.serve_export.then(|| client.clone()),
         shutdown_rx.clone(),
     ));
 
+    let shared = Shared {
+        client: client.clone(),
+        state: state.clone(),
+        health: health.clone(),
+        wake: wake.clone(),
+        metrics: metrics.clone(),
+    };
     let mut resources = HashMap::new();
-    spawn_watch::<Component>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<System>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<API>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<Resource>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<Domain>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<Group>(&client, &state, &wake, &metrics, &mut resources);
-    spawn_watch::<User>(&client, &state, &wake, &metrics, &mut resources);
+    spawn_watch::<Component>(&shared, &mut resources);
+    spawn_watch::<System>(&shared, &mut resources);
+    spawn_watch::<API>(&shared, &mut resources);
+    spawn_watch::<Resource>(&shared, &mut resources);
+    spawn_watch::<Domain>(&shared, &mut resources);
+    spawn_watch::<Group>(&shared, &mut resources);
+    spawn_watch::<User>(&shared, &mut resources);
 
-    let identity = identity(&config);
-    // Without election this replica always leads: `_always_leader` keeps that channel open for as
-    // long as `run` does.
-    let (_always_leader, leader_rx, lease_task) = if config.leader_elect {
-        let namespace = lease_namespace(&config);
-        info!(lease = %config.lease_name, %namespace, %identity, "joining leader election");
-        let manager = LeaseManagerBuilder::new(client.clone(), &config.lease_name)
-            .with_namespace(namespace)
-            .with_identity(identity.clone())
-            .with_duration(config.lease_seconds)
-            .with_grace((config.lease_seconds / 3).max(1))
-            .build()
-            .await?;
-        let (rx, task) = manager.watch().await;
-        (None, rx, Some(task))
+    let (leadership, lease_task) = if config.leader_elect {
+        let lease_config = lease::LeaseConfig {
+            name: config.lease_name.clone(),
+            namespace: lease_namespace(&config),
+            identity: identity.clone(),
+            duration: Duration::from_secs(config.lease_seconds.max(2)),
+        };
+        info!(lease = %lease_config.name, namespace = %lease_config.namespace, %identity, "joining leader election");
+        let elector = lease::Elector::new(client.clone(), lease_config).await?;
+        let leadership = Arc::new(lease::Leadership::new(false));
+        let task = tokio::spawn({
+            let leadership = leadership.clone();
+            let shutdown = shutdown_rx.clone();
+            async move { elector.run(&leadership, shutdown).await }
+        });
+        (leadership, Some(task))
     } else {
-        let (tx, rx) = channel::channel(true);
-        (Some(tx), rx, None)
+        (Arc::new(lease::Leadership::always()), None)
     };
 
     let writer = writer::Writer {
@@ -205,26 +236,22 @@ pub async fn run(config: Config) -> Result<()> {
         metrics,
         concurrency: config.concurrency.max(1),
         resync: Duration::from_secs(config.resync_seconds.max(1)),
-        leader: leader_rx,
-        ready,
+        timeout: Duration::from_secs(config.request_timeout_seconds.max(1)),
+        leadership,
+        health,
         resources,
     };
     writer.run(shutdown_rx).await;
 
     if let Some(task) = lease_task {
-        // Dropping the writer closed the lease channel; the task hands the manager back so the
-        // lease can be released for a standby replica to take over at once.
+        // The election task saw the same shutdown and releases the lease, so a standby replica
+        // takes over at once.
         match tokio::time::timeout(Duration::from_secs(config.lease_seconds), task).await {
             Err(_) => {
                 error!("leader election did not stop in time; the lease will expire on its own")
             }
-            Ok(Ok(Ok(manager))) => {
-                if let Err(e) = manager.release().await {
-                    error!(error = %e, "cannot release the lease");
-                }
-            }
-            Ok(Ok(Err(e))) => error!(error = %e, "leader election failed"),
             Ok(Err(e)) => error!(error = %e, "leader election task panicked"),
+            Ok(Ok(())) => {}
         }
     }
     info!("stopped");

@@ -2,7 +2,6 @@
 //! export (`/api/catalog/entities`, `/catalog-info.yaml`).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -11,6 +10,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
+use super::health::Health;
 use crate::backstage::{Format, export, filter, render};
 use crate::catalog;
 use crate::metrics::Metrics;
@@ -18,7 +18,7 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 struct Shared {
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
     client: Option<kube::Client>,
 }
 
@@ -36,14 +36,10 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
-async fn readyz(State(s): State<Shared>) -> (StatusCode, &'static str) {
-    if s.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ok")
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "watches not synced or first resolution not written yet",
-        )
+async fn readyz(State(s): State<Shared>) -> (StatusCode, String) {
+    match s.health.check() {
+        Ok(()) => (StatusCode::OK, "ok".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }
 
@@ -144,7 +140,7 @@ async fn location_yaml(State(s): State<Shared>) -> axum::response::Response {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
-    ready: Arc<AtomicBool>,
+    health: Arc<Health>,
     export_client: Option<kube::Client>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -160,7 +156,7 @@ pub async fn serve(
         .route("/catalog-info.yaml", get(location_yaml))
         .with_state(Shared {
             metrics,
-            ready,
+            health,
             client: export_client,
         });
     let result = axum::serve(listener, app)

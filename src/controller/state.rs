@@ -4,11 +4,33 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use kube::api::DynamicObject;
-
 use crate::api::EntityStatus;
 use crate::index::RelationIndex;
-use crate::model::{EntityRef, Kind};
+use crate::model::{Entity, EntityRef, Kind};
+
+/// The metadata of a watched object that the operator uses.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectMeta {
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    /// Opaque: compared for equality only, never ordered.
+    pub resource_version: Option<String>,
+    pub generation: Option<i64>,
+}
+
+/// What the watch decoded from one object. Short-lived (moved once into the state), so the
+/// size difference between the variants costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    Entity {
+        entity: Entity,
+        status: Option<EntityStatus>,
+    },
+    /// The spec does not fit the schema; the status cannot be read either.
+    Invalid(String),
+}
 
 /// One object as last seen on the API server.
 #[derive(Clone, Debug)]
@@ -18,38 +40,29 @@ pub struct Observed {
     pub name: String,
     pub uid: Option<String>,
     pub status: Option<EntityStatus>,
-    /// The resourceVersion as a number, to drop events older than what a write already returned.
-    pub resource_version: Option<u64>,
+    /// The spec could not be read: its status is written with a merge patch, which the API
+    /// server accepts for an object it cannot convert to its schema (server-side apply does not).
+    pub invalid: bool,
+    /// The resourceVersion our last status write returned, until the watch delivers it. Events
+    /// for the object before it are older than what the write returned, so their status is not
+    /// taken (the watch delivers one object's events in order).
+    awaiting: Option<String>,
 }
 
 #[derive(Default)]
 pub struct State {
     pub index: RelationIndex,
     pub objects: HashMap<EntityRef, Observed>,
-    /// Kinds whose initial list has completed.
+    /// Kinds whose initial list has completed at least once: nothing is written before all have.
     pub synced: HashSet<Kind>,
     /// Objects seen so far in a re-list, per kind; what is not seen by its end was deleted.
     relisting: HashMap<Kind, HashSet<EntityRef>>,
     /// When the oldest unwritten change was seen.
     pub pending_since: Option<Instant>,
-}
-
-/// The status an object carries; one that does not fit the schema counts as none (and is
-/// overwritten).
-fn observed_status(obj: &DynamicObject) -> Option<EntityStatus> {
-    use serde::Deserialize;
-    EntityStatus::deserialize(obj.data.get("status")?).ok()
-}
-
-/// The resourceVersion as a number, where it is one (it is on etcd-backed API servers).
-fn resource_version(obj: &DynamicObject) -> Option<u64> {
-    obj.metadata.resource_version.as_deref()?.parse().ok()
-}
-
-/// What the watch decoded from one object.
-pub enum Decoded {
-    Entity(crate::model::Entity),
-    Invalid(String),
+    /// When the latest change was seen, and how many were seen in all: the writer reads a burst
+    /// from them.
+    pub last_change: Option<Instant>,
+    pub changes: u64,
 }
 
 impl State {
@@ -68,8 +81,9 @@ impl State {
         self.relisting.insert(kind, HashSet::new());
     }
 
-    /// Ends a re-list: objects of `kind` that it did not return are gone.
-    pub fn end_relist(&mut self, kind: Kind) {
+    /// Ends a re-list: objects of `kind` that it did not return are gone. Returns how many
+    /// objects of `kind` there are.
+    pub fn end_relist(&mut self, kind: Kind) -> usize {
         let seen = self.relisting.remove(&kind).unwrap_or_default();
         let gone: Vec<EntityRef> = self
             .objects
@@ -81,61 +95,266 @@ impl State {
             self.delete(&r);
         }
         self.synced.insert(kind);
+        seen.len()
+    }
+
+    fn changed(&mut self) {
+        let now = Instant::now();
+        self.pending_since.get_or_insert(now);
+        self.last_change = Some(now);
+        self.changes += 1;
     }
 
     /// Records an added or modified object.
-    pub fn apply(&mut self, kind: Kind, obj: &DynamicObject, decoded: Decoded) {
-        let namespace = obj.metadata.namespace.clone().unwrap_or_default();
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let me = EntityRef::of(kind, &namespace, &name);
-        if let Some(seen) = self.relisting.get_mut(&kind) {
-            seen.insert(me.clone());
+    pub fn apply(&mut self, kind: Kind, meta: ObjectMeta, decoded: Decoded) {
+        let me = EntityRef::of(kind, &meta.namespace, &meta.name);
+        let listing = match self.relisting.get_mut(&kind) {
+            Some(seen) => {
+                seen.insert(me.clone());
+                true
+            }
+            None => false,
+        };
+        let prev = self
+            .objects
+            .remove(&me)
+            .filter(|p| p.uid == meta.uid || p.uid.is_none() || meta.uid.is_none());
+        let (mut awaiting, prev_status) = match prev {
+            Some(p) => (p.awaiting, p.status),
+            None => (None, None),
+        };
+        // A list shows the object as it is now; otherwise an event before our write's own is
+        // older than what the write returned.
+        let older_than_our_write =
+            !listing && awaiting.is_some() && awaiting != meta.resource_version;
+        if !older_than_our_write {
+            awaiting = None;
         }
-        let resource_version = resource_version(obj);
-        if let Some(prev) = self.objects.get(&me)
-            && let (Some(old), Some(new)) = (prev.resource_version, resource_version)
-            && new < old
-            && prev.uid == obj.metadata.uid
-        {
-            // Older than what a status write already returned; nothing new in it.
-            return;
-        }
-        let status = observed_status(obj);
-        let generation = obj.metadata.generation;
-        let status_changed = self.objects.get(&me).is_none_or(|p| p.status != status);
+        let (status, invalid) = match &decoded {
+            Decoded::Entity { status, .. } if !older_than_our_write => (status.clone(), false),
+            Decoded::Entity { .. } => (prev_status.clone(), false),
+            // Unreadable: keep what we last saw or wrote.
+            Decoded::Invalid(_) => (prev_status.clone(), true),
+        };
+        let status_changed = prev_status != status;
         self.objects.insert(
             me.clone(),
             Observed {
                 kind,
-                namespace,
-                name,
-                uid: obj.metadata.uid.clone(),
+                namespace: meta.namespace,
+                name: meta.name,
+                uid: meta.uid,
                 status,
-                resource_version,
+                invalid,
+                awaiting,
             },
         );
         match decoded {
-            Decoded::Entity(e) => self.index.upsert(&e, generation),
-            Decoded::Invalid(msg) => self.index.upsert_invalid(me.clone(), kind, generation, msg),
+            Decoded::Entity { entity, .. } => self.index.upsert(&entity, meta.generation),
+            Decoded::Invalid(msg) => {
+                self.index
+                    .upsert_invalid(me.clone(), kind, meta.generation, msg)
+            }
         }
         if status_changed {
             // Someone else's edit of status, or our own write coming back: either way compare.
             self.index.mark(&me);
         }
-        self.pending_since.get_or_insert_with(Instant::now);
+        self.changed();
     }
 
     pub fn delete(&mut self, me: &EntityRef) {
         self.objects.remove(me);
         self.index.remove(me);
-        self.pending_since.get_or_insert_with(Instant::now);
+        self.changed();
     }
 
-    /// Records the object a status write returned.
-    pub fn written(&mut self, me: &EntityRef, obj: &DynamicObject) {
+    /// Records the status a write returned, and its resourceVersion.
+    pub fn written(
+        &mut self,
+        me: &EntityRef,
+        status: Option<EntityStatus>,
+        resource_version: Option<String>,
+    ) {
         if let Some(o) = self.objects.get_mut(me) {
-            o.status = observed_status(obj);
-            o.resource_version = resource_version(obj);
+            o.status = status;
+            o.awaiting = resource_version;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::RawRef;
+
+    fn meta(name: &str, rv: &str) -> ObjectMeta {
+        ObjectMeta {
+            namespace: "n".into(),
+            name: name.into(),
+            uid: Some(format!("uid-{name}")),
+            resource_version: Some(rv.into()),
+            generation: Some(1),
+        }
+    }
+
+    fn component(name: &str, owner: &str, status: Option<EntityStatus>) -> Decoded {
+        Decoded::Entity {
+            entity: Entity {
+                kind: Kind::Component,
+                namespace: "n".into(),
+                name: name.into(),
+                refs: vec![RawRef {
+                    field: "owner",
+                    index: None,
+                    value: owner.into(),
+                }],
+            },
+            status,
+        }
+    }
+
+    fn status(tag: &str) -> Option<EntityStatus> {
+        Some(EntityStatus {
+            entity_ref: Some(tag.into()),
+            ..EntityStatus::default()
+        })
+    }
+
+    fn c(name: &str) -> EntityRef {
+        EntityRef::of(Kind::Component, "n", name)
+    }
+
+    #[test]
+    fn a_relist_deletes_what_it_did_not_return() {
+        let mut s = State::default();
+        s.begin_relist(Kind::Component);
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.apply(Kind::Component, meta("b", "2"), component("b", "g", None));
+        assert_eq!(s.end_relist(Kind::Component), 2);
+        assert!(s.synced.contains(&Kind::Component) && !s.all_synced());
+        s.take_dirty_for_test();
+        s.begin_relist(Kind::Component);
+        s.apply(Kind::Component, meta("b", "3"), component("b", "g", None));
+        s.end_relist(Kind::Component);
+        assert!(!s.objects.contains_key(&c("a")));
+        assert!(!s.index.contains(&c("a")));
+        assert!(s.objects.contains_key(&c("b")));
+    }
+
+    #[test]
+    fn events_older_than_our_own_write_do_not_roll_the_status_back() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.written(&c("a"), status("ours"), Some("5".into()));
+        // A spec edit made before our write arrives afterwards, carrying the old status: the
+        // spec is taken, the status is not.
+        s.apply(Kind::Component, meta("a", "4"), component("a", "h", None));
+        assert_eq!(s.objects[&c("a")].status, status("ours"));
+        // Our write's own event clears the wait; from then on the watch is the truth again.
+        s.apply(
+            Kind::Component,
+            meta("a", "5"),
+            component("a", "h", status("ours")),
+        );
+        s.apply(
+            Kind::Component,
+            meta("a", "6"),
+            component("a", "h", status("someone else")),
+        );
+        assert_eq!(s.objects[&c("a")].status, status("someone else"));
+    }
+
+    #[test]
+    fn resource_versions_are_opaque() {
+        // Not numbers, and not ordered: only equality with our write's version matters.
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "zz"), component("a", "g", None));
+        s.written(&c("a"), status("ours"), Some("aa".into()));
+        s.apply(
+            Kind::Component,
+            meta("a", "aa"),
+            component("a", "g", status("ours")),
+        );
+        s.apply(
+            Kind::Component,
+            meta("a", "b"),
+            component("a", "g", status("new")),
+        );
+        assert_eq!(s.objects[&c("a")].status, status("new"));
+    }
+
+    #[test]
+    fn a_list_is_current_even_while_waiting_for_our_write() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.written(&c("a"), status("ours"), Some("5".into()));
+        s.begin_relist(Kind::Component);
+        s.apply(
+            Kind::Component,
+            meta("a", "9"),
+            component("a", "g", status("later")),
+        );
+        s.end_relist(Kind::Component);
+        assert_eq!(s.objects[&c("a")].status, status("later"));
+    }
+
+    #[test]
+    fn an_unreadable_object_keeps_the_status_last_written() {
+        let mut s = State::default();
+        s.apply(
+            Kind::Component,
+            meta("a", "1"),
+            Decoded::Invalid("bad".into()),
+        );
+        assert!(s.objects[&c("a")].invalid);
+        s.written(&c("a"), status("invalid spec"), Some("2".into()));
+        s.apply(
+            Kind::Component,
+            meta("a", "2"),
+            Decoded::Invalid("bad".into()),
+        );
+        assert_eq!(s.objects[&c("a")].status, status("invalid spec"));
+    }
+
+    #[test]
+    fn a_recreated_object_starts_afresh() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.written(&c("a"), status("ours"), Some("5".into()));
+        let mut again = meta("a", "7");
+        again.uid = Some("another".into());
+        s.apply(Kind::Component, again, component("a", "g", None));
+        assert_eq!(s.objects[&c("a")].status, None);
+    }
+
+    #[test]
+    fn status_changes_and_deletions_mark_entities() {
+        let mut s = State::default();
+        s.apply(Kind::Component, meta("a", "1"), component("a", "g", None));
+        s.take_dirty_for_test();
+        s.apply(
+            Kind::Component,
+            meta("a", "2"),
+            component("a", "g", status("x")),
+        );
+        assert_eq!(s.take_dirty_for_test(), vec![c("a")]);
+        // Same spec, same status: nothing to re-evaluate.
+        s.apply(
+            Kind::Component,
+            meta("a", "3"),
+            component("a", "g", status("x")),
+        );
+        assert!(s.take_dirty_for_test().is_empty());
+        let changes = s.changes;
+        s.delete(&c("a"));
+        assert_eq!(s.changes, changes + 1);
+        assert!(s.objects.is_empty());
+    }
+
+    impl State {
+        fn take_dirty_for_test(&mut self) -> Vec<EntityRef> {
+            self.index.take_dirty()
         }
     }
 }

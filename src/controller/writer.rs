@@ -1,10 +1,12 @@
-//! The single status writer: drains the index's dirty set, compares each entity's desired
-//! status with the one observed on the API server, and patches only those that differ. Only the
-//! leader writes.
+//! The single status writer: drains the index's dirty set, asks [`plan`](super::plan) what to
+//! write, and sends it. Only a replica whose lease is valid at the moment of the call writes.
+//!
+//! Nothing here holds the state lock across an await or for long: candidates are decided in
+//! chunks, with the lock released in between, so watches and the lease task keep running while a
+//! large catalog is evaluated.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -12,29 +14,25 @@ use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::runtime::events::{Event, EventType, Recorder};
+use serde_json::{Map, Value};
 use tokio::sync::{Notify, mpsc, watch};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
+use super::health::Health;
+use super::lease::Leadership;
+use super::plan::{Decision, Failure, Job, Pacing, decide};
 use super::state::State;
 use crate::api::{EntityStatus, GROUP, VERSION};
 use crate::metrics::{EntityLabels, Metrics, kind as kind_label};
 use crate::model::{EntityRef, Kind};
-use crate::status::{READY, ready_flip, to_write};
+use crate::status::READY;
 
-/// The field manager of every status write: one owner for all of `status`.
+/// The field manager of every status write: one owner for all of `status`, whichever replica
+/// writes, so a field left out of a write is removed.
 pub const FIELD_MANAGER: &str = "playbill";
 
-/// One status to write.
-struct Job {
-    me: EntityRef,
-    kind: Kind,
-    namespace: String,
-    name: String,
-    uid: Option<String>,
-    status: EntityStatus,
-    /// The new Ready value when it flips from a previous one (or starts out False).
-    event: Option<(bool, String, String)>,
-}
+/// Entities decided per hold of the state lock.
+const CHUNK: usize = 256;
 
 /// A Ready flip to announce as an Event.
 pub struct FlipEvent {
@@ -71,6 +69,63 @@ pub fn spawn_event_publisher(recorder: Recorder, metrics: Arc<Metrics>) -> mpsc:
     tx
 }
 
+/// How one write ended.
+enum Outcome {
+    Written,
+    /// Deleted meanwhile; the watch will tell the index.
+    Gone,
+    /// Not sent: the lease had run out.
+    Refused,
+    Failed(Failure),
+}
+
+/// Every key of the status, so a merge patch can remove the ones a status no longer has.
+static STATUS_KEYS: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let schema = schemars::schema_for!(EntityStatus);
+    schema
+        .get("properties")
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+});
+
+/// The body of a JSON merge patch that makes `status` exactly `job.status` plus the other
+/// controllers' conditions.
+fn merge_body(job: &Job) -> Value {
+    let mut status = match serde_json::to_value(&job.status) {
+        Ok(Value::Object(m)) => m,
+        _ => Map::new(),
+    };
+    for key in STATUS_KEYS.iter() {
+        status.entry(key.clone()).or_insert(Value::Null);
+    }
+    let mut conditions = job.status.conditions.clone();
+    conditions.extend(job.foreign_conditions.iter().cloned());
+    status.insert(
+        "conditions".into(),
+        serde_json::to_value(conditions).unwrap_or(Value::Null),
+    );
+    serde_json::json!({ "status": status })
+}
+
+/// Whether a failed call may pass on a retry.
+fn classify(e: &kube::Error) -> Failure {
+    match e {
+        kube::Error::Api(s) if s.code == 409 || s.code == 429 => Failure::Transient,
+        // An object or request too large for etcd will be as large next time.
+        kube::Error::Api(s) if s.message.contains("larger than max") => Failure::Permanent,
+        kube::Error::Api(s) if s.code >= 500 => Failure::Transient,
+        kube::Error::Api(_) => Failure::Permanent,
+        _ => Failure::Transient,
+    }
+}
+
+/// Server-side apply needs the live object converted to its schema; for an object stored with
+/// fields of the wrong type that fails, and only a merge patch can write its status.
+fn needs_merge_patch(e: &kube::Error) -> bool {
+    matches!(e, kube::Error::Api(s) if s.message.contains("failed to create typed"))
+}
+
 pub struct Writer {
     pub client: kube::Client,
     pub state: Arc<Mutex<State>>,
@@ -80,19 +135,23 @@ pub struct Writer {
     pub events: mpsc::Sender<FlipEvent>,
     pub concurrency: usize,
     pub resync: Duration,
-    pub leader: watch::Receiver<bool>,
-    pub ready: Arc<AtomicBool>,
+    /// Every API call gives up after this long, so one hung request holds nothing.
+    pub timeout: Duration,
+    pub leadership: Arc<Leadership>,
+    pub health: Arc<Health>,
     pub resources: HashMap<Kind, ApiResource>,
 }
 
 impl Writer {
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut pacing = Pacing::default();
+        let mut leading = self.leadership.subscribe();
         let mut resync = tokio::time::interval(self.resync);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await;
         let mut was_leader = false;
         loop {
-            let leader = *self.leader.borrow();
+            let leader = self.leadership.leading();
             self.metrics.leader.set(i64::from(leader));
             if leader && !was_leader {
                 info!("leading: re-evaluating every entity");
@@ -100,37 +159,62 @@ impl Writer {
             }
             was_leader = leader;
             let synced = self.state.lock().expect("state lock").all_synced();
-            if leader && synced {
-                let failed = self.pass().await;
-                self.ready.store(true, Ordering::SeqCst);
-                if failed > 0 {
-                    // Retry what failed after a pause; the failed entities were marked again.
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
+            if synced {
+                if leader {
+                    self.pass(&mut pacing).await;
                 }
-            } else if synced {
-                // A standby replica is ready once its watches have synced.
-                self.ready.store(true, Ordering::SeqCst);
+                // The leader after its first pass; a standby once it has seen everything.
+                self.health.first_pass_done();
             }
+            self.metrics.writes_waiting.set(pacing.waiting() as i64);
+            let next = pacing.next_due();
             tokio::select! {
                 _ = self.wake.notified() => {}
+                _ = sleep_until(next) => {}
                 _ = resync.tick() => {
                     debug!("periodic resync");
-                    self.state.lock().expect("state lock").index.mark_all();
+                    let mut s = self.state.lock().expect("state lock");
+                    s.index.mark_all();
+                    pacing.retain(&s);
+                    pacing.expire(Instant::now());
                 }
-                r = self.leader.changed() => if r.is_err() { return },
+                r = leading.changed() => if r.is_err() { return },
                 _ = shutdown.changed() => return,
             }
         }
     }
 
-    /// Writes every status that differs from the observed one, until nothing is left. Returns
-    /// how many writes failed.
-    async fn pass(&self) -> usize {
-        let mut failed = 0;
+    /// Writes every status that is due and differs from the observed one, until nothing due is
+    /// left.
+    async fn pass(&self, pacing: &mut Pacing) {
         loop {
-            let started = Instant::now();
-            let (jobs, since) = self.collect();
+            let now = Instant::now();
+            let started = now;
+            let (mut candidates, since) = {
+                let mut s = self.state.lock().expect("state lock");
+                (s.index.take_dirty(), s.pending_since.take())
+            };
+            candidates.extend(pacing.take_due(now));
+            candidates.sort();
+            candidates.dedup();
+            if candidates.is_empty() {
+                break;
+            }
+            let clock = Time(k8s_openapi::jiff::Timestamp::now());
+            let mut jobs = Vec::new();
+            for chunk in candidates.chunks(CHUNK) {
+                {
+                    let s = self.state.lock().expect("state lock");
+                    for me in chunk {
+                        match decide(&s, pacing, me, now, &clock) {
+                            Decision::Write(job) => jobs.push(*job),
+                            Decision::Wait(until) => pacing.wait(me.clone(), until),
+                            Decision::UpToDate | Decision::Gone => {}
+                        }
+                    }
+                }
+                tokio::task::yield_now().await;
+            }
             self.metrics
                 .resolve_seconds
                 .observe(started.elapsed().as_secs_f64());
@@ -138,109 +222,125 @@ impl Writer {
                 break;
             }
             self.metrics.queue_depth.set(jobs.len() as i64);
-            let results: Vec<bool> = futures::stream::iter(jobs)
+            let outcomes: Vec<(EntityRef, Outcome)> = futures::stream::iter(jobs)
                 .map(|job| self.write(job))
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
-            failed += results.iter().filter(|ok| !**ok).count();
             self.metrics.queue_depth.set(0);
+            let done = Instant::now();
+            let mut refused = false;
+            for (me, outcome) in outcomes {
+                match outcome {
+                    Outcome::Written => pacing.succeeded(&me, done),
+                    Outcome::Gone => {}
+                    Outcome::Refused => refused = true,
+                    Outcome::Failed(failure) => {
+                        let pause = pacing.failed(&me, done, failure);
+                        debug!(entity = %me, ?failure, ?pause, "will retry");
+                    }
+                }
+            }
             if let Some(since) = since {
                 self.metrics
                     .queue_seconds
                     .observe(since.elapsed().as_secs_f64());
             }
-            if failed > 0 {
+            if refused {
+                // Whoever leads now writes; if this replica leads again it re-evaluates all.
                 break;
             }
         }
         self.update_gauges();
-        failed
     }
 
-    /// The statuses to write now: dirty entities whose desired status is not what is observed.
-    fn collect(&self) -> (Vec<Job>, Option<Instant>) {
-        let mut s = self.state.lock().expect("state lock");
-        let since = s.pending_since.take();
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let dirty = s.index.take_dirty();
-        let mut jobs = Vec::new();
-        for me in dirty {
-            let (Some(desired), Some(obs)) = (s.index.desired(&me), s.objects.get(&me)) else {
-                continue;
-            };
-            let Some(status) = to_write(&desired, obs.status.as_ref(), &now) else {
-                continue;
-            };
-            let first = obs
-                .status
-                .as_ref()
-                .is_none_or(|st| !st.conditions.iter().any(|c| c.type_ == READY));
-            let event = ready_flip(&desired, obs.status.as_ref())
-                .filter(|ready| !(first && *ready))
-                .map(|ready| {
-                    (
-                        ready,
-                        desired.readiness.reason.to_owned(),
-                        desired.readiness.message.clone(),
-                    )
-                });
-            jobs.push(Job {
-                status,
-                me,
-                kind: obs.kind,
-                namespace: obs.namespace.clone(),
-                name: obs.name.clone(),
-                uid: obs.uid.clone(),
-                event,
-            });
+    async fn write(&self, job: Job) -> (EntityRef, Outcome) {
+        if !self.leadership.valid() {
+            self.metrics.writes_refused.inc();
+            debug!(entity = %job.me, "lease not valid; write not sent");
+            return (job.me, Outcome::Refused);
         }
-        (jobs, since)
-    }
-
-    async fn write(&self, job: Job) -> bool {
-        let ar = &self.resources[&job.kind];
-        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &job.namespace, ar);
-        let patch = serde_json::json!({
-            "apiVersion": format!("{GROUP}/{VERSION}"),
-            "kind": job.kind.name(),
-            "status": job.status,
-        });
         let label = kind_label(job.kind);
         let started = Instant::now();
-        let result = api
-            .patch_status(
-                &job.name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&patch),
-            )
-            .await;
+        let mut result = self.send(&job, job.merge).await;
+        if !job.merge && result.as_ref().is_err_and(needs_merge_patch) {
+            result = self.send(&job, true).await;
+        }
         self.metrics
             .write_seconds
             .observe(started.elapsed().as_secs_f64());
-        match result {
+        let outcome = match result {
             Ok(obj) => {
                 self.metrics.status_writes.get_or_create(&label).inc();
                 debug!(entity = %job.me, "status written");
-                self.state
-                    .lock()
-                    .expect("state lock")
-                    .written(&job.me, &obj);
-                if let Some((ready, reason, message)) = &job.event {
-                    self.publish(&job, *ready, reason, message).await;
+                let status = obj
+                    .data
+                    .get("status")
+                    .and_then(|s| serde_json::from_value(s.clone()).ok());
+                self.state.lock().expect("state lock").written(
+                    &job.me,
+                    status,
+                    obj.metadata.resource_version,
+                );
+                if let Some(flip) = &job.flip {
+                    self.publish(&job, flip.ready, &flip.reason, &flip.message)
+                        .await;
                 }
-                true
+                Outcome::Written
             }
-            Err(kube::Error::Api(status)) if status.is_not_found() => {
-                // Deleted meanwhile; the watch will tell the index.
-                true
-            }
+            Err(kube::Error::Api(status)) if status.is_not_found() => Outcome::Gone,
             Err(e) => {
                 self.metrics.status_write_errors.get_or_create(&label).inc();
-                warn!(entity = %job.me, error = %e, "status write failed; will retry");
-                self.state.lock().expect("state lock").index.mark(&job.me);
-                false
+                let failure = classify(&e);
+                match failure {
+                    Failure::Transient => {
+                        warn!(entity = %job.me, error = %e, "status write failed; will retry")
+                    }
+                    Failure::Permanent => {
+                        error!(entity = %job.me, error = %e, "status write refused by the API server; will retry slowly")
+                    }
+                }
+                Outcome::Failed(failure)
             }
+        };
+        (job.me, outcome)
+    }
+
+    /// One status patch, with a timeout.
+    async fn send(&self, job: &Job, merge: bool) -> Result<DynamicObject, kube::Error> {
+        let ar = &self.resources[&job.kind];
+        let api: Api<DynamicObject> = Api::namespaced_with(self.client.clone(), &job.namespace, ar);
+        let call = async {
+            if merge {
+                let body = merge_body(job);
+                api.patch_status(
+                    &job.name,
+                    &PatchParams {
+                        field_manager: Some(FIELD_MANAGER.to_owned()),
+                        ..PatchParams::default()
+                    },
+                    &Patch::Merge(&body),
+                )
+                .await
+            } else {
+                let body = serde_json::json!({
+                    "apiVersion": format!("{GROUP}/{VERSION}"),
+                    "kind": job.kind.name(),
+                    "status": job.status,
+                });
+                api.patch_status(
+                    &job.name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&body),
+                )
+                .await
+            }
+        };
+        match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(kube::Error::Service(
+                format!("no answer within {:?}", self.timeout).into(),
+            )),
         }
     }
 
@@ -303,5 +403,75 @@ impl Writer {
                     .set(n);
             }
         }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_merge_patch_removes_what_the_status_no_longer_has_and_keeps_foreign_conditions() {
+        let job = Job {
+            me: EntityRef::of(Kind::Group, "n", "g"),
+            kind: Kind::Group,
+            namespace: "n".into(),
+            name: "g".into(),
+            uid: None,
+            status: EntityStatus {
+                entity_ref: Some("group:n/g".into()),
+                ..EntityStatus::default()
+            },
+            foreign_conditions: vec![k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+                type_: "Synced".into(),
+                status: "True".into(),
+                reason: "R".into(),
+                message: String::new(),
+                observed_generation: None,
+                last_transition_time: Time(Default::default()),
+            }],
+            merge: true,
+            flip: None,
+        };
+        let body = merge_body(&job);
+        let status = body["status"].as_object().unwrap();
+        assert_eq!(status["entityRef"], "group:n/g");
+        assert_eq!(status["relations"], Value::Null);
+        assert_eq!(status["unresolvedRefs"], Value::Null);
+        assert_eq!(status["conditions"][0]["type"], "Synced");
+        assert!(STATUS_KEYS.len() >= 10, "{:?}", *STATUS_KEYS);
+    }
+
+    #[test]
+    fn errors_are_classified() {
+        let api = |code: u16, message: &str| {
+            kube::Error::Api(Box::new(
+                kube::core::Status::failure(message, "x").with_code(code),
+            ))
+        };
+        assert_eq!(classify(&api(409, "conflict")), Failure::Transient);
+        assert_eq!(classify(&api(429, "slow down")), Failure::Transient);
+        assert_eq!(classify(&api(503, "unavailable")), Failure::Transient);
+        assert_eq!(
+            classify(&api(
+                500,
+                "etcdserver: request is too large; larger than max"
+            )),
+            Failure::Permanent
+        );
+        assert_eq!(classify(&api(422, "invalid")), Failure::Permanent);
+        assert_eq!(classify(&api(403, "forbidden")), Failure::Permanent);
+        assert!(needs_merge_patch(&api(
+            500,
+            "failed to create typed live object: .spec.lifecycle: expected string"
+        )));
+        assert!(!needs_merge_patch(&api(500, "other")));
     }
 }

@@ -1,0 +1,568 @@
+//! Deciding which statuses the writer sends, and when. Pure: no I/O, and time is passed in, so
+//! the writer's behaviour is tested here without an API server.
+//!
+//! Pacing. A status is written as soon as it differs from the observed one — unless the same
+//! entity was written very recently. Then the write waits until a settle time after the last one,
+//! and that settle time doubles with each back-to-back write (up to [`SETTLE_MAX`]). An entity that
+//! changes once is written at once; a hub Group that changes with every object of a streaming
+//! `kubectl apply` or an Argo CD sync is written a handful of times instead of once per object.
+//! Failed writes are retried per entity with exponential backoff, so one entity that cannot be
+//! written never delays any other.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+use super::state::State;
+use crate::api::EntityStatus;
+use crate::model::{EntityRef, Kind};
+use crate::status::{READY, ready_flip, to_write};
+
+/// The settle time after a first write.
+pub const SETTLE_BASE: Duration = Duration::from_millis(200);
+/// The longest a changed status waits because its entity keeps changing.
+pub const SETTLE_MAX: Duration = Duration::from_secs(5);
+/// The first retry after a failed write, doubling per failure.
+const RETRY_BASE: Duration = Duration::from_millis(200);
+/// Retries of errors that may pass (conflicts, throttling, server errors, timeouts).
+const RETRY_MAX: Duration = Duration::from_secs(30);
+/// Retries of errors that will not pass by themselves (the request is refused as it is); they
+/// are still retried, slowly, because RBAC or a webhook may be fixed meanwhile.
+const RETRY_MAX_PERMANENT: Duration = Duration::from_secs(300);
+
+/// A Ready flip to announce as an Event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Flip {
+    pub ready: bool,
+    pub reason: String,
+    pub message: String,
+}
+
+/// One status to write.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Job {
+    pub me: EntityRef,
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    pub uid: Option<String>,
+    /// The whole status this operator owns.
+    pub status: EntityStatus,
+    /// Conditions of other controllers on the object: left alone, and carried over when the
+    /// status is written with a merge patch (which replaces the list).
+    pub foreign_conditions: Vec<Condition>,
+    /// Write with a JSON merge patch: the object does not fit its schema, and server-side apply
+    /// refuses objects the API server cannot convert to it.
+    pub merge: bool,
+    pub flip: Option<Flip>,
+}
+
+/// What to do about one entity now.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decision {
+    Write(Box<Job>),
+    /// Observed already says what the index says.
+    UpToDate,
+    /// Not before then (settling or backing off).
+    Wait(Instant),
+    /// Not in the catalog any more.
+    Gone,
+}
+
+/// How a failed write is retried.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// Conflict, throttling, a server error, a timeout, no connection.
+    Transient,
+    /// The request itself is refused (invalid, forbidden, too large).
+    Permanent,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Pace {
+    last_write: Option<Instant>,
+    /// Back-to-back writes so far; sets the settle time.
+    streak: u32,
+    retry_at: Option<Instant>,
+    failures: u32,
+}
+
+fn settle(streak: u32) -> Duration {
+    if streak == 0 {
+        return Duration::ZERO;
+    }
+    SETTLE_BASE
+        .saturating_mul(1 << (streak - 1).min(16))
+        .min(SETTLE_MAX)
+}
+
+/// Per-entity timing of writes.
+#[derive(Debug, Default)]
+pub struct Pacing {
+    paces: HashMap<EntityRef, Pace>,
+    /// Entities with a write to do that had to wait, and until when.
+    waiting: HashMap<EntityRef, Instant>,
+}
+
+impl Pacing {
+    /// When `me` may be written, if not now.
+    fn not_before(&self, me: &EntityRef, now: Instant) -> Option<Instant> {
+        let p = self.paces.get(me)?;
+        let settled = p.last_write.map(|t| t + settle(p.streak));
+        let due = match (settled, p.retry_at) {
+            (Some(a), Some(b)) => a.max(b),
+            (a, b) => a.or(b)?,
+        };
+        (due > now).then_some(due)
+    }
+
+    pub fn wait(&mut self, me: EntityRef, until: Instant) {
+        self.waiting.insert(me, until);
+    }
+
+    /// The waiting entities whose time has come.
+    pub fn take_due(&mut self, now: Instant) -> Vec<EntityRef> {
+        let due: Vec<EntityRef> = self
+            .waiting
+            .iter()
+            .filter(|(_, t)| **t <= now)
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in &due {
+            self.waiting.remove(r);
+        }
+        due
+    }
+
+    /// When the next waiting entity is due.
+    pub fn next_due(&self) -> Option<Instant> {
+        self.waiting.values().min().copied()
+    }
+
+    pub fn waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    pub fn succeeded(&mut self, me: &EntityRef, now: Instant) {
+        let p = self.paces.entry(me.clone()).or_default();
+        p.streak = match p.last_write {
+            Some(t) if now.saturating_duration_since(t) < 2 * settle(p.streak) => p.streak + 1,
+            _ => 1,
+        };
+        p.last_write = Some(now);
+        p.retry_at = None;
+        p.failures = 0;
+    }
+
+    /// Records a failure and returns the pause before the next attempt.
+    pub fn failed(&mut self, me: &EntityRef, now: Instant, failure: Failure) -> Duration {
+        let p = self.paces.entry(me.clone()).or_default();
+        p.failures += 1;
+        let cap = match failure {
+            Failure::Transient => RETRY_MAX,
+            Failure::Permanent => RETRY_MAX_PERMANENT,
+        };
+        let pause = RETRY_BASE
+            .saturating_mul(1 << (p.failures - 1).min(16))
+            .min(cap);
+        p.retry_at = Some(now + pause);
+        self.waiting.insert(me.clone(), now + pause);
+        pause
+    }
+
+    /// Forgets entities that left the catalog, so the table does not grow without bound.
+    pub fn retain(&mut self, state: &State) {
+        self.paces.retain(|r, _| state.objects.contains_key(r));
+        self.waiting.retain(|r, _| state.objects.contains_key(r));
+    }
+
+    /// Forgets pacing that no longer matters (an hour after the last write), keeping memory flat.
+    pub fn expire(&mut self, now: Instant) {
+        let stale = |p: &Pace| {
+            p.retry_at.is_none()
+                && p.last_write
+                    .is_none_or(|t| now.saturating_duration_since(t) > SETTLE_MAX * 2)
+        };
+        self.paces.retain(|_, p| !stale(p));
+    }
+}
+
+/// The Ready condition in a status; the only condition this operator owns.
+fn ours(observed: &EntityStatus) -> (EntityStatus, Vec<Condition>) {
+    let mut mine = observed.clone();
+    let (ready, foreign): (Vec<Condition>, Vec<Condition>) = std::mem::take(&mut mine.conditions)
+        .into_iter()
+        .partition(|c| c.type_ == READY);
+    mine.conditions = ready;
+    (mine, foreign)
+}
+
+/// What to do about `me` at `now`; `clock` stamps a Ready flip.
+pub fn decide(
+    state: &State,
+    pacing: &Pacing,
+    me: &EntityRef,
+    now: Instant,
+    clock: &Time,
+) -> Decision {
+    let (Some(desired), Some(obs)) = (state.index.desired(me), state.objects.get(me)) else {
+        return Decision::Gone;
+    };
+    let (mine, foreign_conditions) = match &obs.status {
+        Some(s) => {
+            let (m, f) = ours(s);
+            (Some(m), f)
+        }
+        None => (None, Vec::new()),
+    };
+    let Some(status) = to_write(&desired, mine.as_ref(), clock) else {
+        return Decision::UpToDate;
+    };
+    if let Some(until) = pacing.not_before(me, now) {
+        return Decision::Wait(until);
+    }
+    let first = mine
+        .as_ref()
+        .is_none_or(|st| !st.conditions.iter().any(|c| c.type_ == READY));
+    // An entity that starts out Ready is not news; one that starts out not Ready is.
+    let flip = ready_flip(&desired, mine.as_ref())
+        .filter(|ready| !(first && *ready))
+        .map(|ready| Flip {
+            ready,
+            reason: desired.readiness.reason.to_owned(),
+            message: desired.readiness.message.clone(),
+        });
+    Decision::Write(Box::new(Job {
+        me: me.clone(),
+        kind: obs.kind,
+        namespace: obs.namespace.clone(),
+        name: obs.name.clone(),
+        uid: obs.uid.clone(),
+        status,
+        foreign_conditions,
+        merge: obs.invalid,
+        flip,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::state::{Decoded, ObjectMeta};
+    use crate::index::RelationIndex;
+    use crate::model::{Entity, RawRef};
+
+    fn clock(secs: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(secs).unwrap())
+    }
+
+    fn meta(kind_name: &str, rv: u32) -> ObjectMeta {
+        ObjectMeta {
+            namespace: "n".into(),
+            name: kind_name.into(),
+            uid: Some(format!("uid-{kind_name}")),
+            resource_version: Some(rv.to_string()),
+            generation: Some(1),
+        }
+    }
+
+    fn entity(kind: Kind, name: &str, refs: &[(&'static str, &str)]) -> Entity {
+        Entity {
+            kind,
+            namespace: "n".into(),
+            name: name.into(),
+            refs: refs
+                .iter()
+                .map(|(field, value)| RawRef {
+                    field,
+                    index: None,
+                    value: (*value).into(),
+                })
+                .collect(),
+        }
+    }
+
+    /// Applies an object as the watch would, with the status it carries.
+    fn apply(s: &mut State, e: Entity, status: Option<EntityStatus>) {
+        let m = meta(&e.name, 1);
+        s.apply(e.kind, m, Decoded::Entity { entity: e, status });
+    }
+
+    fn r(kind: Kind, name: &str) -> EntityRef {
+        EntityRef::of(kind, "n", name)
+    }
+
+    /// Plans every dirty entity, as one pass of the writer does.
+    fn plan(s: &mut State, pacing: &Pacing, now: Instant) -> Vec<(EntityRef, Decision)> {
+        let dirty = s.index.take_dirty();
+        dirty
+            .into_iter()
+            .map(|me| {
+                let d = decide(s, pacing, &me, now, &clock(100));
+                (me, d)
+            })
+            .collect()
+    }
+
+    fn job(d: &Decision) -> &Job {
+        match d {
+            Decision::Write(j) => j,
+            other => panic!("expected a write, got {other:?}"),
+        }
+    }
+
+    fn catalog() -> State {
+        let mut s = State::new(RelationIndex::default());
+        apply(&mut s, entity(Kind::Group, "team", &[]), None);
+        apply(
+            &mut s,
+            entity(
+                Kind::Component,
+                "web",
+                &[("owner", "team"), ("system", "shop")],
+            ),
+            None,
+        );
+        s
+    }
+
+    #[test]
+    fn a_new_catalog_plans_one_write_per_entity_with_exactly_the_desired_status() {
+        let mut s = catalog();
+        let now = Instant::now();
+        let planned = plan(&mut s, &Pacing::default(), now);
+        assert_eq!(planned.len(), 2);
+        let web = job(&planned[0].1);
+        assert_eq!(web.me, r(Kind::Component, "web"));
+        let rels: Vec<(&str, &str)> = web
+            .status
+            .relations
+            .iter()
+            .map(|r| (r.type_.as_str(), r.target_ref.as_str()))
+            .collect();
+        assert_eq!(
+            rels,
+            [("ownedBy", "group:n/team"), ("partOf", "system:n/shop")]
+        );
+        assert_eq!(web.status.unresolved_refs.len(), 1);
+        let ready = &web.status.conditions[0];
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "UnresolvedReferences")
+        );
+        assert_eq!(ready.last_transition_time, clock(100));
+        // Starting out not Ready is announced; starting out Ready is not.
+        assert_eq!(web.flip.as_ref().map(|f| f.ready), Some(false));
+        let team = job(&planned[1].1);
+        assert_eq!(team.status.owns, Some(1));
+        assert_eq!(team.flip, None);
+        assert!(!web.merge && web.foreign_conditions.is_empty());
+    }
+
+    #[test]
+    fn what_is_already_written_is_not_written_again() {
+        let mut s = catalog();
+        let now = Instant::now();
+        for (me, d) in plan(&mut s, &Pacing::default(), now) {
+            let j = job(&d);
+            s.written(&me, Some(j.status.clone()), Some("2".into()));
+        }
+        s.index.mark_all();
+        let planned = plan(&mut s, &Pacing::default(), now);
+        assert!(
+            planned.iter().all(|(_, d)| *d == Decision::UpToDate),
+            "{planned:?}"
+        );
+    }
+
+    #[test]
+    fn another_controllers_condition_is_left_alone_and_causes_no_write() {
+        let mut s = catalog();
+        let now = Instant::now();
+        let planned = plan(&mut s, &Pacing::default(), now);
+        let mut written = job(&planned[1].1).status.clone();
+        let foreign = Condition {
+            type_: "Synced".into(),
+            status: "True".into(),
+            reason: "Other".into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: clock(5),
+        };
+        written.conditions.push(foreign.clone());
+        let team = entity(Kind::Group, "team", &[]);
+        apply(&mut s, team, Some(written));
+        s.index.mark_all();
+        let planned = plan(&mut s, &Pacing::default(), now);
+        assert_eq!(
+            planned
+                .iter()
+                .find(|(me, _)| *me == r(Kind::Group, "team"))
+                .map(|(_, d)| d),
+            Some(&Decision::UpToDate)
+        );
+        // When something does change, the foreign condition travels with a merge patch.
+        apply(
+            &mut s,
+            entity(Kind::User, "jdoe", &[("memberOf", "team")]),
+            None,
+        );
+        let planned = plan(&mut s, &Pacing::default(), now);
+        let team = planned
+            .iter()
+            .find(|(me, _)| *me == r(Kind::Group, "team"))
+            .map(|(_, d)| job(d))
+            .unwrap();
+        assert_eq!(team.foreign_conditions, vec![foreign]);
+        assert!(team.status.conditions.iter().all(|c| c.type_ == READY));
+    }
+
+    #[test]
+    fn an_unreadable_object_is_planned_as_a_merge_patch_with_invalid_spec() {
+        let mut s = State::new(RelationIndex::default());
+        s.apply(
+            Kind::Component,
+            meta("broken", 3),
+            Decoded::Invalid("spec cannot be read: lifecycle: invalid type".into()),
+        );
+        let planned = plan(&mut s, &Pacing::default(), Instant::now());
+        let j = job(&planned[0].1);
+        assert!(j.merge);
+        assert_eq!(j.status.conditions[0].reason, "InvalidSpec");
+        assert_eq!(j.status.observed_generation, Some(1));
+    }
+
+    #[test]
+    fn a_recently_written_entity_settles_and_back_to_back_writes_slow_down() {
+        let mut pacing = Pacing::default();
+        let me = r(Kind::Group, "hub");
+        let t0 = Instant::now();
+        assert_eq!(pacing.not_before(&me, t0), None, "first write goes at once");
+        pacing.succeeded(&me, t0);
+        assert_eq!(pacing.not_before(&me, t0), Some(t0 + SETTLE_BASE));
+        let t1 = t0 + SETTLE_BASE;
+        assert_eq!(pacing.not_before(&me, t1), None);
+        pacing.succeeded(&me, t1);
+        assert_eq!(pacing.not_before(&me, t1), Some(t1 + 2 * SETTLE_BASE));
+        // Many back-to-back writes: the wait is capped.
+        let mut t = t1;
+        for _ in 0..20 {
+            t = pacing.not_before(&me, t).unwrap();
+            pacing.succeeded(&me, t);
+        }
+        assert_eq!(pacing.not_before(&me, t), Some(t + SETTLE_MAX));
+        // Once the entity has been quiet for a while, the next change is written at once and
+        // the streak starts over.
+        let later = t + 3 * SETTLE_MAX;
+        assert_eq!(pacing.not_before(&me, later), None);
+        pacing.succeeded(&me, later);
+        assert_eq!(pacing.not_before(&me, later), Some(later + SETTLE_BASE));
+    }
+
+    #[test]
+    fn a_settling_entity_is_planned_to_wait_and_comes_back_when_due() {
+        let mut s = catalog();
+        let mut pacing = Pacing::default();
+        let t0 = Instant::now();
+        let web = r(Kind::Component, "web");
+        for (me, d) in plan(&mut s, &pacing, t0) {
+            s.written(&me, Some(job(&d).status.clone()), Some("2".into()));
+            pacing.succeeded(&me, t0);
+        }
+        // The System appears right away: web must change, but waits for its settle time.
+        apply(
+            &mut s,
+            entity(Kind::System, "shop", &[("owner", "team")]),
+            None,
+        );
+        let planned = plan(&mut s, &pacing, t0);
+        let waiting: Vec<_> = planned
+            .iter()
+            .filter_map(|(me, d)| match d {
+                Decision::Wait(t) => Some((me.clone(), *t)),
+                _ => None,
+            })
+            .collect();
+        assert!(
+            waiting.contains(&(web.clone(), t0 + SETTLE_BASE)),
+            "{planned:?}"
+        );
+        for (me, t) in waiting {
+            pacing.wait(me, t);
+        }
+        assert_eq!(pacing.take_due(t0), Vec::<EntityRef>::new());
+        assert_eq!(pacing.next_due(), Some(t0 + SETTLE_BASE));
+        let due = pacing.take_due(t0 + SETTLE_BASE);
+        assert!(due.contains(&web));
+        let d = decide(&s, &pacing, &web, t0 + SETTLE_BASE, &clock(100));
+        assert_eq!(job(&d).status.unresolved_refs, vec![]);
+    }
+
+    #[test]
+    fn failures_back_off_per_entity_and_never_hold_up_another() {
+        let mut s = catalog();
+        let mut pacing = Pacing::default();
+        let t0 = Instant::now();
+        let web = r(Kind::Component, "web");
+        let team = r(Kind::Group, "team");
+        assert_eq!(
+            pacing.failed(&web, t0, Failure::Transient),
+            Duration::from_millis(200)
+        );
+        assert_eq!(
+            pacing.failed(&web, t0, Failure::Transient),
+            Duration::from_millis(400)
+        );
+        for _ in 0..20 {
+            pacing.failed(&web, t0, Failure::Transient);
+        }
+        assert_eq!(pacing.failed(&web, t0, Failure::Transient), RETRY_MAX);
+        assert_eq!(
+            pacing.failed(&team, t0, Failure::Permanent),
+            Duration::from_millis(200)
+        );
+        let mut other = Pacing::default();
+        for _ in 0..20 {
+            other.failed(&team, t0, Failure::Permanent);
+        }
+        assert_eq!(
+            other.failed(&team, t0, Failure::Permanent),
+            RETRY_MAX_PERMANENT
+        );
+        // web waits; a third entity is planned at once.
+        apply(
+            &mut s,
+            entity(Kind::System, "shop", &[("owner", "team")]),
+            None,
+        );
+        let planned = plan(&mut s, &pacing, t0);
+        let shop = planned
+            .iter()
+            .find(|(me, _)| *me == r(Kind::System, "shop"))
+            .unwrap();
+        assert!(matches!(shop.1, Decision::Write(_)));
+        assert!(matches!(
+            decide(&s, &pacing, &web, t0, &clock(100)),
+            Decision::Wait(_)
+        ));
+        // A success clears the backoff.
+        pacing.succeeded(&web, t0 + RETRY_MAX);
+        assert_eq!(pacing.not_before(&web, t0 + RETRY_MAX + SETTLE_BASE), None);
+    }
+
+    #[test]
+    fn deleted_entities_are_gone_and_forgotten() {
+        let mut s = catalog();
+        let mut pacing = Pacing::default();
+        let web = r(Kind::Component, "web");
+        pacing.failed(&web, Instant::now(), Failure::Transient);
+        s.delete(&web);
+        assert_eq!(
+            decide(&s, &pacing, &web, Instant::now(), &clock(1)),
+            Decision::Gone
+        );
+        pacing.retain(&s);
+        assert_eq!(pacing.waiting(), 0);
+    }
+}
