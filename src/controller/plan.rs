@@ -8,8 +8,16 @@
 //! `kubectl apply` or an Argo CD sync is written a handful of times instead of once per object.
 //! Failed writes are retried per entity with exponential backoff, so one entity that cannot be
 //! written never delays any other.
+//!
+//! Streams. When objects keep arriving — [`BURST_RATE`] or more changes a second, as during a
+//! `kubectl apply` of a directory, an Argo CD sync or an edit storm — most statuses would be
+//! written only to be rewritten when the next object arrives: a hub Group gains an `ownerOf` with
+//! every Component, an API an `apiProvidedBy` with every provider, a Component resolves its owner
+//! only once the Group arrives. So while a stream lasts, writes wait until it pauses for
+//! [`BURST_QUIET`] (at most [`BURST_HOLD_MAX`]), and then each changed status is written once. A
+//! change made while nothing else happens is never held.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -30,6 +38,62 @@ const RETRY_MAX: Duration = Duration::from_secs(30);
 /// Retries of errors that will not pass by themselves (the request is refused as it is); they
 /// are still retried, slowly, because RBAC or a webhook may be fixed meanwhile.
 const RETRY_MAX_PERMANENT: Duration = Duration::from_secs(300);
+
+/// Changes per second from which the catalog counts as receiving a stream. People editing by
+/// hand stay far below it; `kubectl apply` of a directory runs at tens a second.
+pub const BURST_RATE: u64 = 5;
+/// During a stream, writes wait until no change has come for this long...
+pub const BURST_QUIET: Duration = Duration::from_secs(1);
+/// ...or for this long at most, so a stream that never pauses still shows progress.
+pub const BURST_HOLD_MAX: Duration = Duration::from_secs(30);
+/// The window the rate is measured over.
+const BURST_WINDOW: Duration = Duration::from_secs(2);
+
+/// Tells whether writes should wait for a burst of changes to pause.
+#[derive(Debug, Default)]
+pub struct Burst {
+    /// (when, the change counter then), oldest first, covering the last [`BURST_WINDOW`].
+    samples: VecDeque<(Instant, u64)>,
+    hold_since: Option<Instant>,
+}
+
+impl Burst {
+    /// Until when writes should wait, given the state's change counter and its latest change;
+    /// `None` to write now.
+    pub fn hold(
+        &mut self,
+        now: Instant,
+        changes: u64,
+        last_change: Option<Instant>,
+    ) -> Option<Instant> {
+        // Keep one sample at least a window old as the baseline, so the rate is right however
+        // seldom this is called.
+        while self
+            .samples
+            .get(1)
+            .is_some_and(|(t, _)| now.saturating_duration_since(*t) >= BURST_WINDOW)
+        {
+            self.samples.pop_front();
+        }
+        let (since_t, since_c) = self.samples.front().copied().unwrap_or((now, changes));
+        self.samples.push_back((now, changes));
+        let elapsed = now.saturating_duration_since(since_t).max(BURST_WINDOW);
+        let per_second = changes.saturating_sub(since_c) as f64 / elapsed.as_secs_f64();
+        if per_second < BURST_RATE as f64 {
+            self.hold_since = None;
+            return None;
+        }
+        let since = *self.hold_since.get_or_insert(now);
+        let quiet = last_change.map_or(now, |t| t + BURST_QUIET);
+        let until = quiet.min(since + BURST_HOLD_MAX);
+        if until <= now {
+            // Released: the next hold, if the burst goes on, starts from here.
+            self.hold_since = None;
+            return None;
+        }
+        Some(until)
+    }
+}
 
 /// A Ready flip to announce as an Event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -549,6 +613,36 @@ mod tests {
         // A success clears the backoff.
         pacing.succeeded(&web, t0 + RETRY_MAX);
         assert_eq!(pacing.not_before(&web, t0 + RETRY_MAX + SETTLE_BASE), None);
+    }
+
+    #[test]
+    fn a_burst_holds_writes_until_a_pause_or_the_hold_limit() {
+        let mut b = Burst::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // A lone change is written at once.
+        assert_eq!(b.hold(t0, 1, Some(t0)), None);
+        // A change every 100 ms for a second: a stream. Writes wait for a pause after the
+        // latest change.
+        assert_eq!(b.hold(ms(1000), 11, Some(ms(1000))), Some(ms(2000)));
+        // Changes keep coming: the pause moves with them...
+        let mut t = 1000;
+        let mut n = 11;
+        while t < 29_900 {
+            t += 100;
+            n += 1;
+            assert_eq!(b.hold(ms(t), n, Some(ms(t))), Some(ms(t + 1000)));
+        }
+        // ...but never past the hold limit, counted from the first hold.
+        let hold = b.hold(ms(30_500), n + 5, Some(ms(30_500)));
+        assert_eq!(hold, Some(ms(31_000)));
+        assert_eq!(b.hold(ms(31_000), n + 10, Some(ms(31_000))), None);
+        // The stream goes on: a new hold starts; when it pauses, writes go.
+        let n = n + 20;
+        assert_eq!(b.hold(ms(31_500), n, Some(ms(31_500))), Some(ms(32_500)));
+        assert_eq!(b.hold(ms(32_500), n, Some(ms(31_500))), None);
+        // Much later a lone change is not held.
+        assert_eq!(b.hold(ms(40_000), n + 1, Some(ms(40_000))), None);
     }
 
     #[test]

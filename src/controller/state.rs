@@ -127,6 +127,8 @@ impl State {
         // older than what the write returned.
         let older_than_our_write =
             !listing && awaiting.is_some() && awaiting != meta.resource_version;
+        // Our own write coming back is no news: it must not look like a burst of changes.
+        let echo = !listing && awaiting.is_some() && awaiting == meta.resource_version;
         if !older_than_our_write {
             awaiting = None;
         }
@@ -160,7 +162,9 @@ impl State {
             // Someone else's edit of status, or our own write coming back: either way compare.
             self.index.mark(&me);
         }
-        self.changed();
+        if !echo {
+            self.changed();
+        }
     }
 
     pub fn delete(&mut self, me: &EntityRef) {
@@ -346,7 +350,15 @@ mod tests {
             component("a", "g", status("x")),
         );
         assert!(s.take_dirty_for_test().is_empty());
+        // Our own write's echo is not a change.
+        s.written(&c("a"), status("x"), Some("4".into()));
         let changes = s.changes;
+        s.apply(
+            Kind::Component,
+            meta("a", "4"),
+            component("a", "g", status("x")),
+        );
+        assert_eq!(s.changes, changes);
         s.delete(&c("a"));
         assert_eq!(s.changes, changes + 1);
         assert!(s.objects.is_empty());

@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::health::Health;
 use super::lease::Leadership;
-use super::plan::{Decision, Failure, Job, Pacing, decide};
+use super::plan::{Burst, Decision, Failure, Job, Pacing, decide};
 use super::state::State;
 use crate::api::{EntityStatus, GROUP, VERSION};
 use crate::metrics::{EntityLabels, Metrics, kind as kind_label};
@@ -149,7 +149,9 @@ impl Writer {
         let mut resync = tokio::time::interval(self.resync);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await;
+        let mut burst = Burst::default();
         let mut was_leader = false;
+        let mut first_pass = true;
         loop {
             let leader = self.leadership.leading();
             self.metrics.leader.set(i64::from(leader));
@@ -158,16 +160,30 @@ impl Writer {
                 self.state.lock().expect("state lock").index.mark_all();
             }
             was_leader = leader;
-            let synced = self.state.lock().expect("state lock").all_synced();
-            if synced {
+            let (synced, changes, last_change) = {
+                let s = self.state.lock().expect("state lock");
+                (s.all_synced(), s.changes, s.last_change)
+            };
+            // The first pass after start-up writes everything at once: the initial list is a
+            // burst that is already over.
+            let hold = if first_pass {
+                None
+            } else {
+                burst.hold(Instant::now(), changes, last_change)
+            };
+            if synced && hold.is_none() {
                 if leader {
                     self.pass(&mut pacing).await;
                 }
                 // The leader after its first pass; a standby once it has seen everything.
                 self.health.first_pass_done();
+                first_pass = false;
             }
             self.metrics.writes_waiting.set(pacing.waiting() as i64);
-            let next = pacing.next_due();
+            let next = match (pacing.next_due(), hold) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => b.or(a),
+            };
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = sleep_until(next) => {}
