@@ -1,35 +1,40 @@
-# syntax=docker/dockerfile:1
+# The Playbill operator image: one static binary, nothing else. No shell, no package manager, no
+# base image to pull; runs as the non-root user 65532 on a read-only root filesystem.
 #
-# The Playbill operator image: a static musl binary on a distroless base, running as the
-# non-root user 65532. Build from the repository root:
+# Build it with `make image` (or `scripts/image.sh build`): that compiles the static binary
+# (cargo, glibc linked statically with `-C target-feature=+crt-static`), writes the CycloneDX SBOM
+# and /etc/passwd into target/image/rootfs, and builds this file with Podman, Buildah or Docker,
+# whichever is present. The build context is target/image/rootfs, so by hand it is:
 #
-#   docker build -t ghcr.io/playbill/playbill:0.1.0 .
+#   scripts/image.sh binary && scripts/image.sh sbom   # or just: make image
+#   docker build -f Dockerfile -t ghcr.io/playbill/playbill:0.1.0 target/image/rootfs
 #
-# The builder compiles for the build platform's own musl target (the Alpine Rust image's host
-# target is *-unknown-linux-musl), so no cross toolchain is needed.
+# The image the tests run (tests/e2e_image.rs) is built from this file by the same script.
 
-ARG RUST_VERSION=1.95
+FROM scratch
 
-FROM docker.io/library/rust:${RUST_VERSION}-alpine AS builder
-RUN apk add --no-cache musl-dev
-WORKDIR /src
-# Dependencies first, so editing the sources does not rebuild every crate.
-COPY Cargo.toml Cargo.lock ./
-RUN mkdir src \
- && echo 'fn main() {}' > src/main.rs \
- && touch src/lib.rs \
- && cargo fetch --locked \
- && cargo build --locked --release \
- && rm -rf src target/release/.fingerprint/playbill-* target/release/deps/playbill-* target/release/deps/libplaybill-*
-COPY src ./src
-RUN cargo build --locked --release \
- && install -D -m 0755 target/release/playbill /out/playbill \
- && /out/playbill --version
+# Set by scripts/image.sh from Cargo.toml and git.
+ARG VERSION=0.0.0-dev
+ARG REVISION=unknown
+ARG SOURCE=https://github.com/playbill/playbill
+ARG LICENSES=Apache-2.0
 
-# Static binary, no shell, no package manager; /etc/passwd names uid 65532 "nonroot".
-FROM gcr.io/distroless/static-debian12:nonroot
-COPY --from=builder /out/playbill /usr/local/bin/playbill
+LABEL org.opencontainers.image.title="playbill" \
+      org.opencontainers.image.description="Playbill operator: Backstage catalog entities as Kubernetes custom resources, with their relations resolved into status" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.source="${SOURCE}" \
+      org.opencontainers.image.licenses="${LICENSES}"
+
+# Names for uid/gid 65532 ("nonroot", as in distroless images); /etc/hosts before DNS, as
+# Kubernetes expects of pods.
+COPY etc/passwd etc/group etc/nsswitch.conf /etc/
+COPY usr/local/bin/playbill /usr/local/bin/playbill
+# The dependencies compiled into the binary, for scanners and audits.
+COPY usr/share/doc/playbill/playbill.cdx.json /usr/share/doc/playbill/playbill.cdx.json
+
 USER 65532:65532
+# /metrics, /healthz, /readyz and the Backstage export (`playbill run --listen`).
 EXPOSE 8080
 ENTRYPOINT ["/usr/local/bin/playbill"]
 CMD ["run"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Local Kubernetes control plane for Playbill (SPEC §7): etcd + kube-apiserver
+# Local Kubernetes control plane for Playbill (docs/design.md#the-local-control-plane): etcd + kube-apiserver
 # (RBAC on) + the namespace/garbage-collector controllers, all in one process
 # built from the upstream Go modules in tests/controlplane.
 #

@@ -1,16 +1,16 @@
-//! The catalog read in full, from the cluster or from manifest files, for the commands that show
-//! it (`export`, `graph`, the HTTP export) rather than resolve it.
+//! The catalog as its readers see it (`export`, `graph`, `resolve`, the HTTP export): one
+//! [`CatalogObject`] per entity, whether the cluster module listed it or it was read
+//! from manifest files. Pure: no I/O here, so every reader shares one view of an object.
 
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::{Map, Value};
 
-use crate::api::{EntityStatus, GROUP, VERSION, api_resource, entity_from_value};
+use crate::api::{EntityStatus, GROUP, VERSION, entity_from_value};
 use crate::index::RelationIndex;
+use crate::manifest::{Input, ManifestError};
 use crate::model::{Entity, EntityRef, Kind};
-use crate::resolve::ResolveError;
 use crate::status::{READY, render};
 
 /// One catalog object with everything a reader of the catalog sees.
@@ -118,67 +118,22 @@ impl CatalogObject {
     }
 }
 
-/// Lists every catalog object in the cluster (in `namespace`, or in all namespaces), sorted by
-/// kind, namespace and name.
-pub async fn fetch(
-    client: &kube::Client,
-    namespace: Option<&str>,
-) -> Result<Vec<CatalogObject>, kube::Error> {
-    let mut out = Vec::new();
-    for kind in Kind::ALL {
-        let resource = api_resource(kind);
-        let api: Api<DynamicObject> = match namespace {
-            Some(ns) => Api::namespaced_with(client.clone(), ns, &resource),
-            None => Api::all_with(client.clone(), &resource),
-        };
-        let mut params = ListParams::default().limit(500);
-        loop {
-            let page = api.list(&params).await?;
-            for mut obj in page.items {
-                obj.types = Some(kube::api::TypeMeta {
-                    api_version: resource.api_version.clone(),
-                    kind: resource.kind.clone(),
-                });
-                let value = serde_json::to_value(&obj).unwrap_or_default();
-                out.extend(CatalogObject::from_value(value, ""));
-            }
-            match page.metadata.continue_ {
-                Some(token) if !token.is_empty() => params = params.continue_token(&token),
-                _ => break,
-            }
-        }
-    }
-    sort(&mut out);
-    Ok(out)
-}
-
-/// Reads the catalog objects in manifest texts (`(source name, text)`) and gives each the status
-/// the operator would write. Objects without a namespace get `default_namespace`.
+/// Reads the catalog objects in manifest texts and gives each the status the operator would
+/// write. Objects without a namespace get `default_namespace`; documents of other kinds are
+/// ignored, and one catalog object that does not fit its schema fails the whole read.
 pub fn from_manifests(
-    inputs: &[(String, String)],
+    inputs: &[Input],
     default_namespace: &str,
     max_relations_per_type: usize,
     now: &Time,
-) -> Result<Vec<CatalogObject>, ResolveError> {
-    use serde::Deserialize;
+) -> Result<Vec<CatalogObject>, ManifestError> {
     let mut out = Vec::new();
-    for (path, text) in inputs {
-        for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-            let bad = |message: String| ResolveError::Document {
-                path: path.clone(),
-                index: i + 1,
-                message,
-            };
-            let value = Value::deserialize(doc).map_err(|e| bad(e.to_string()))?;
-            if value.is_null() {
-                continue;
+    for (source, value) in crate::manifest::values(inputs)? {
+        if let Some(obj) = CatalogObject::from_value(value, default_namespace) {
+            if let Err(e) = &obj.entity {
+                return Err(ManifestError::document(&source, e.clone()));
             }
-            if let Some(obj) = CatalogObject::from_value(value, default_namespace) {
-                if let Err(e) = &obj.entity {
-                    return Err(bad(e.clone()));
-                }
-                out.push(obj);
-            }
+            out.push(obj);
         }
     }
     let mut index = RelationIndex::new(max_relations_per_type);
@@ -189,81 +144,16 @@ pub fn from_manifests(
     }
     index.take_dirty();
     for obj in &mut out {
-        obj.status = index
-            .desired(&obj.entity_ref())
-            .map(|d| render(&d, None, now));
+        obj.status =
+            crate::status::desired(&index, &obj.entity_ref()).map(|d| render(&d, None, now));
     }
     sort(&mut out);
     Ok(out)
 }
 
-fn sort(objects: &mut [CatalogObject]) {
+/// Sorted by kind, namespace and name, the order every reader lists the catalog in.
+pub fn sort(objects: &mut [CatalogObject]) {
     objects.sort_by(|a, b| {
         (a.kind.name(), &a.namespace, &a.name).cmp(&(b.kind.name(), &b.namespace, &b.name))
     });
-}
-
-/// Why a command could not read the catalog.
-#[derive(Debug, thiserror::Error)]
-pub enum LoadError {
-    #[error(transparent)]
-    Files(#[from] ResolveError),
-    #[error("cannot read the catalog from the cluster: {0}")]
-    Cluster(#[from] kube::Error),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(#[from] std::io::Error),
-}
-
-/// How much of the catalog a command could read.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Coverage {
-    /// Every namespace.
-    All,
-    /// Only this namespace: RBAC forbids listing the others.
-    Namespace(String),
-}
-
-/// The whole catalog, because relations cross namespaces; only if RBAC forbids listing every
-/// namespace, the `fallback` namespace alone (when there is one), and says which it was.
-pub async fn fetch_covering(
-    client: &kube::Client,
-    fallback: Option<&str>,
-) -> Result<(Vec<CatalogObject>, Coverage), kube::Error> {
-    match fetch(client, None).await {
-        Ok(objects) => Ok((objects, Coverage::All)),
-        Err(kube::Error::Api(e)) if e.code == 403 && fallback.is_some() => {
-            let ns = fallback.unwrap_or_default();
-            let objects = fetch(client, Some(ns)).await?;
-            Ok((objects, Coverage::Namespace(ns.to_owned())))
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// The catalog for a command: from manifest files (walked directories, `-` for stdin) when
-/// `files` names any, otherwise from the cluster that KUBECONFIG or the in-cluster config points
-/// at, as [`fetch_covering`] reads it. Objects in files without a namespace get `namespace`, or
-/// `default`.
-pub fn load(
-    files: &[String],
-    namespace: Option<&str>,
-) -> Result<(Vec<CatalogObject>, Coverage), LoadError> {
-    if !files.is_empty() {
-        let inputs = crate::resolve::read_inputs(files)?;
-        let now = Time(k8s_openapi::jiff::Timestamp::now());
-        let objects = from_manifests(
-            &inputs,
-            namespace.unwrap_or("default"),
-            crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
-            &now,
-        )?;
-        return Ok((objects, Coverage::All));
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(async {
-        let client = kube::Client::try_default().await?;
-        Ok(fetch_covering(&client, namespace).await?)
-    })
 }

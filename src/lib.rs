@@ -6,13 +6,17 @@
 pub mod api;
 pub mod backstage;
 pub mod catalog;
+pub mod cluster;
 pub mod controller;
 pub mod error;
 pub mod graph;
-pub mod index;
+pub mod manifest;
 pub mod metrics;
-pub mod model;
 pub mod plugin;
 pub mod resolve;
 pub mod status;
 pub mod yaml;
+
+/// The pure core lives in its own crate so nothing in it can reach the cluster; re-exported so
+/// `playbill::model` and `playbill::index` paths keep working.
+pub use playbill_core::{index, model};

@@ -1,7 +1,10 @@
-use std::io::Write;
+mod cli;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+use cli::{fail, print};
 
 /// Playbill: the Kubernetes cluster as the software catalog.
 #[derive(Parser)]
@@ -69,18 +72,6 @@ fn init_logging(level: &str, format: LogFormat) {
     }
 }
 
-fn print(text: &str) -> ExitCode {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(_) => ExitCode::FAILURE,
-    }
-}
-
-fn fail(e: impl std::fmt::Display) -> ExitCode {
-    eprintln!("playbill: {e}");
-    ExitCode::FAILURE
-}
-
 fn main() -> ExitCode {
     let cli: Cli = playbill::plugin::parse();
     match cli.command {
@@ -109,27 +100,13 @@ fn main() -> ExitCode {
             Ok(yaml) => print(&yaml),
             Err(e) => fail(format!("cannot render CRDs: {e}")),
         },
-        Command::Import(args) => playbill::backstage::import_command(&args),
-        Command::Export(args) => playbill::backstage::export_command(&args),
-        Command::Graph(args) => playbill::graph::command(&args),
+        Command::Import(args) => cli::import(&args),
+        Command::Export(args) => cli::export(&args),
+        Command::Graph(args) => cli::graph(&args),
         Command::Resolve {
             paths,
             namespace,
             max_relations_per_type,
-        } => {
-            let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::now(),
-            );
-            let result = playbill::resolve::read_inputs(&paths).and_then(|inputs| {
-                playbill::resolve::resolve(&inputs, &namespace, max_relations_per_type, &now)
-            });
-            match result {
-                Ok(statuses) => match serde_json::to_string_pretty(&statuses) {
-                    Ok(json) => print(&(json + "\n")),
-                    Err(e) => fail(e),
-                },
-                Err(e) => fail(e),
-            }
-        }
+        } => cli::resolve(&paths, &namespace, max_relations_per_type),
     }
 }

@@ -2,88 +2,20 @@
 //! can be checked in CI before it is applied.
 
 use std::collections::BTreeMap;
-use std::io::Read;
-use std::path::{Path, PathBuf};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::EntityStatus;
-
-#[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: document {index}: {message}")]
-    Document {
-        path: String,
-        /// 1-based, as people count documents in a file.
-        index: usize,
-        message: String,
-    },
-}
-
-/// Every YAML file under `path` (a file itself, or a directory walked in name order).
-fn yaml_files(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), ResolveError> {
-    let err = |source| ResolveError::Read {
-        path: path.display().to_string(),
-        source,
-    };
-    if path.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(err)?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for p in entries {
-            if p.is_dir() || p.extension().is_some_and(|e| e == "yaml" || e == "yml") {
-                yaml_files(&p, out)?;
-            }
-        }
-    } else {
-        out.push(path.to_owned());
-    }
-    Ok(())
-}
-
-/// Reads `(source name, text)` for each input; `-` is stdin.
-pub fn read_inputs(paths: &[String]) -> Result<Vec<(String, String)>, ResolveError> {
-    let mut out = Vec::new();
-    for p in paths {
-        if p == "-" {
-            let mut text = String::new();
-            std::io::stdin()
-                .read_to_string(&mut text)
-                .map_err(|source| ResolveError::Read {
-                    path: "-".into(),
-                    source,
-                })?;
-            out.push(("-".to_owned(), text));
-            continue;
-        }
-        let mut files = Vec::new();
-        yaml_files(Path::new(p), &mut files)?;
-        for f in files {
-            let text = std::fs::read_to_string(&f).map_err(|source| ResolveError::Read {
-                path: f.display().to_string(),
-                source,
-            })?;
-            out.push((f.display().to_string(), text));
-        }
-    }
-    Ok(out)
-}
+use crate::manifest::{Input, ManifestError};
 
 /// Resolves every catalog object in `inputs` and returns each entity's status, keyed by its
 /// canonical reference. Objects without a namespace go to `default_namespace`.
 pub fn resolve(
-    inputs: &[(String, String)],
+    inputs: &[Input],
     default_namespace: &str,
     max_relations_per_type: usize,
     now: &Time,
-) -> Result<BTreeMap<String, EntityStatus>, ResolveError> {
+) -> Result<BTreeMap<String, EntityStatus>, ManifestError> {
     let objects =
         crate::catalog::from_manifests(inputs, default_namespace, max_relations_per_type, now)?;
     Ok(objects

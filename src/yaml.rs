@@ -181,12 +181,11 @@ fn string(s: &str, indent: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde::Deserialize;
     use serde_json::json;
 
     fn read(yaml: &str) -> Vec<Value> {
-        serde_norway::Deserializer::from_str(yaml)
-            .map(|d| Value::deserialize(d).unwrap())
+        crate::manifest::documents("test", yaml)
+            .map(|(_, v)| v.unwrap())
             .collect()
     }
 

@@ -118,7 +118,7 @@ fn operator_status_is_not_drift_and_argocd_health_matches() {
     kubectl(&["apply", "-f", "-"], Some(&csa_yaml));
 
     let lease = format!("playbill-e2e-argocd-{}", std::process::id());
-    let _operator = OperatorProcess::start(&["--lease-name", &lease], "argocd-operator");
+    let _operator = operator_process(&["--lease-name", &lease], "argocd-operator");
     let all_ns: Vec<String> = namespaces_of(&ssa_docs)
         .into_iter()
         .chain(namespaces_of(&csa_docs))

@@ -118,8 +118,7 @@ fn backstage_yaml_round_trips_through_the_cluster() {
     let applied = kubectl_run(&["apply", "-f", "-"], Some(&manifests));
     assert!(applied.ok, "kubectl apply: {}", applied.stderr);
 
-    let mut operator =
-        OperatorProcess::start(&["--lease-name", &format!("playbill-{prefix}")], "bridge");
+    let mut operator = operator_process(&["--lease-name", &format!("playbill-{prefix}")], "bridge");
     let namespaces: Vec<&String> = mapped.values().collect();
     let statuses = || -> Vec<Value> {
         namespaces

@@ -104,11 +104,7 @@ impl PluginDir {
             .env("KUBECONFIG", kubeconfig())
             .output()
             .expect("kubectl runs");
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        Run::from(out)
     }
 
     fn graph(&self, args: &[&str]) -> String {
@@ -209,7 +205,7 @@ fn kubectl_catalog_graph_draws_the_example_catalog_from_the_cluster() {
     assert!(fresh.edges.is_empty());
 
     let lease = format!("playbill-e2e-graph-{}", std::process::id());
-    let operator = OperatorProcess::start(&["--lease-name", &lease], "graph");
+    let operator = operator_process(&["--lease-name", &lease], "graph");
     wait_for(Duration::from_secs(240), "operator ready", || {
         http_get(operator.port, "/readyz").is_some_and(|(code, _)| code == 200)
     });

@@ -13,7 +13,7 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -409,17 +409,8 @@ fn kubectl_as(kubeconfig: &Path, args: &[&str]) -> (bool, String) {
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 struct Operator {
-    child: Child,
-    port: u16,
+    process: OperatorProcess,
     identity: String,
     log: PathBuf,
 }
@@ -429,24 +420,28 @@ impl Operator {
         let port = free_port();
         let identity = format!("e2e-install-{tag}-{}", std::process::id());
         let log = repo_root().join(format!("target/e2e-install/{tag}.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_playbill"))
-            .args(["run", "--listen", &format!("127.0.0.1:{port}")])
-            .args(["--lease-namespace", &install.namespace])
-            .args(["--lease-name", &install.lease_name()])
-            .args(["--identity", &identity])
-            .args(["--lease-seconds", "5", "--log-level", "info"])
-            .arg("--exit-on-stdin-close")
-            .env("KUBECONFIG", kubeconfig)
-            .env_remove("POD_NAMESPACE")
-            .env_remove("POD_NAME")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("operator starts");
-        Operator {
-            child,
+        let lease_name = install.lease_name();
+        let process = OperatorProcess::spawn(
+            Path::new(env!("CARGO_BIN_EXE_playbill")),
+            kubeconfig,
             port,
+            &[
+                "--lease-namespace",
+                &install.namespace,
+                "--lease-name",
+                &lease_name,
+                "--identity",
+                &identity,
+                "--lease-seconds",
+                "5",
+                "--log-level",
+                "info",
+            ],
+            &log,
+        )
+        .expect("operator starts");
+        Operator {
+            process,
             identity,
             log,
         }
@@ -470,7 +465,7 @@ impl Operator {
     }
 
     fn exited(&mut self) -> Option<String> {
-        self.child.try_wait().unwrap().map(|status| {
+        self.process.child.try_wait().unwrap().map(|status| {
             let log = std::fs::read_to_string(&self.log).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(3).collect();
             format!("operator exited ({status}): {}", tail.join(" | "))
@@ -482,31 +477,8 @@ impl Drop for Operator {
     fn drop(&mut self) {
         // Its namespaces are about to go, so there is nothing to hand over: a short grace (the
         // operator may wait up to the lease duration to release its Lease), then SIGKILL.
-        drop(self.child.stdin.take());
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while self.child.try_wait().ok().flatten().is_none() {
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        self.process.close(Duration::from_secs(1));
     }
-}
-
-fn http_get(port: u16, path: &str) -> Option<u16> {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
 }
 
 type Step = Result<(), String>;
@@ -662,9 +634,9 @@ fn lease_holder(ns: &str, name: &str) -> Option<String> {
 
 /// The whole scenario; the first step that fails is the error.
 fn scenario(op: &mut Operator, install: &Install, catalog_ns: &str, t: Duration) -> Step {
-    let port = op.port;
+    let port = op.process.port;
     within(op, t, "operator ready (/readyz 200)", || {
-        http_get(port, "/readyz") == Some(200)
+        http_get(port, "/readyz").is_some_and(|(code, _)| code == 200)
     })?;
     let (lease_ns, lease) = (install.namespace.clone(), install.lease_name());
     let identity = op.identity.clone();

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use support::*;
 
 fn start(lease: &str, name: &str) -> OperatorProcess {
-    OperatorProcess::start(
+    operator_process(
         &[
             "--lease-name",
             lease,

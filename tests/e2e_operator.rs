@@ -14,7 +14,7 @@ static OPERATOR: Mutex<Option<OperatorProcess>> = Mutex::new(None);
 
 fn start_operator() -> OperatorProcess {
     let lease = format!("playbill-e2e-{}", std::process::id());
-    let op = OperatorProcess::start(
+    let op = operator_process(
         &["--lease-name", &lease, "--log-level", "playbill=debug,info"],
         "operator",
     );
@@ -462,8 +462,13 @@ fn idle_catalog_restart_and_field_ownership_cost_no_writes() {
             ready(o).is_some_and(|r| r.0 == "True")
         });
     }
+    // Every status complete before the idle window: a write can legitimately come a moment after
+    // Ready does (the operator holds writes while changes stream in).
     wait_status("group", &ns, "team", "member", |o| {
         o["status"]["members"] == 1
+    });
+    wait_status("user", &ns, "jdoe", "owner and member", |o| {
+        o["status"]["owns"] == 1 && o["status"]["groups"] == 1
     });
 
     // The operator owns status and nothing else.

@@ -262,6 +262,59 @@ mod tests {
         assert_eq!(refs, ["spec.memberOf[0]", "spec.memberOf[1]"]);
     }
 
+    /// The `.one`/`.many` field names above restate the rule table by hand; a typo or a swapped
+    /// field there would silently drop or misfile a relation. Fill every field the table names
+    /// for a kind (two entries for a list, each value naming its field), decode with the CRD
+    /// type, and require exactly the table's fields back, with the table's list-ness and values.
+    #[test]
+    fn crd_reference_fields_match_the_rule_table() {
+        use std::collections::BTreeSet;
+        let required = |kind: Kind| match kind {
+            Kind::Component => json!({"type": "service", "lifecycle": "production"}),
+            Kind::Api => json!({"type": "openapi", "lifecycle": "production", "definition": "x"}),
+            Kind::Resource | Kind::Group => json!({"type": "t"}),
+            Kind::System | Kind::Domain | Kind::User => json!({}),
+        };
+        // Kinded, so the value is valid in any reference field, and unique per field and entry.
+        let value = |field: &str, i: usize| format!("component:{}-{i}", field.to_lowercase());
+        for kind in Kind::ALL {
+            let mut spec = required(kind);
+            let mut want = BTreeSet::new();
+            for rule in crate::model::rules_for(kind) {
+                let entries = if rule.list {
+                    vec![Some(0), Some(1)]
+                } else {
+                    vec![None]
+                };
+                for &index in &entries {
+                    want.insert((rule.field, index, value(rule.field, index.unwrap_or(0))));
+                }
+                spec[rule.field] = match rule.list {
+                    true => json!([value(rule.field, 0), value(rule.field, 1)]),
+                    false => json!(value(rule.field, 0)),
+                };
+            }
+            assert!(!want.is_empty(), "{kind:?} holds no references");
+            let entity = entity_from_value(json!({
+                "apiVersion": format!("{GROUP}/{VERSION}"),
+                "kind": kind.name(),
+                "metadata": {"name": "x", "namespace": "n"},
+                "spec": spec,
+            }))
+            .expect("a catalog kind")
+            .unwrap_or_else(|e| panic!("{kind:?}: {e}"));
+            let got: BTreeSet<_> = entity
+                .refs
+                .into_iter()
+                .map(|r| (r.field, r.index, r.value))
+                .collect();
+            assert_eq!(
+                got, want,
+                "{kind:?}: CRD reference fields differ from the rule table"
+            );
+        }
+    }
+
     #[test]
     fn every_kind_has_a_crd_and_the_model_kind_matches() {
         assert_eq!(Component::KIND.name(), "Component");

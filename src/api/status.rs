@@ -1,4 +1,4 @@
-//! The status every catalog kind shares (SPEC §4).
+//! The status every catalog kind shares (docs/reference.md#status).
 
 use std::collections::BTreeMap;
 
@@ -21,17 +21,23 @@ pub struct EntityStatus {
     pub entity_ref: Option<String>,
     /// Every relation of this entity, computed exactly as Backstage's catalog computes them: its
     /// own references and the references other entities make to it. Sorted by type, then
-    /// targetRef. At most a configured number per type are listed; relationCounts then has the
-    /// full counts.
+    /// targetRef. At most a configured number per type are listed, and fewer if the status would
+    /// otherwise grow too large (256 KiB); relationCounts then has the full counts.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub relations: Vec<RelationEntry>,
-    /// Full counts of relations per type, present when some were left out of relations to keep
-    /// the object small.
+    /// Full counts of relations per type, present when some were left out of relations: more
+    /// than the configured number of one type, or more than fit the status's size budget.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub relation_counts: Option<BTreeMap<String, i64>>,
-    /// References in spec that do not resolve, and why.
+    /// References in spec that do not resolve, and why. At most a configured number are listed,
+    /// and fewer if the status would otherwise grow too large; unresolvedRefCount then has the
+    /// full number.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unresolved_refs: Vec<UnresolvedRef>,
+    /// The full number of references in spec that do not resolve, present when unresolvedRefs
+    /// lists only some of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unresolved_ref_count: Option<i64>,
     /// Conditions of the entity. Ready is True when every reference resolves to an entity of an
     /// allowed kind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,4 +1,4 @@
-//! `playbill import`: Backstage catalog-info.yaml documents into Playbill manifests (SPEC §6).
+//! `playbill import`: Backstage catalog-info.yaml documents into Playbill manifests (docs/backstage.md#moving-in-playbill-import).
 //!
 //! Pure: texts in, manifests and messages out. Every entity is converted whole or reported;
 //! nothing half-converted reaches the output.
@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{Map, Value, json};
 
 use super::names::{
@@ -17,20 +17,8 @@ use crate::api::validate::{
     FieldError, is_dns_label, is_label_value, is_qualified_name, validate_spec,
 };
 use crate::api::{GROUP, VERSION, entity_from_value};
+pub use crate::manifest::Source;
 use crate::model::{EntityRef, Kind, parse_ref, rule, rules_for};
-
-/// Where a document came from: its file (or `-`) and its 1-based position in that file.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Source {
-    pub path: String,
-    pub document: usize,
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: document {}", self.path, self.document)
-    }
-}
 
 /// An entity that cannot be imported, and the field that is at fault.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,23 +111,19 @@ enum Document {
 }
 
 /// Imports every document of every input `(source name, text)`.
-pub fn import(inputs: &[(String, String)], options: &Options) -> Outcome {
+pub fn import(inputs: &[crate::manifest::Input], options: &Options) -> Outcome {
     let mut out = Outcome::default();
     for (path, text) in inputs {
-        for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-            let source = Source {
-                path: path.clone(),
-                document: i + 1,
-            };
-            let value = match Value::deserialize(doc) {
+        for (source, value) in crate::manifest::documents(path, text) {
+            let value = match value {
                 Ok(value) => value,
                 Err(e) => {
+                    // Nothing follows it: the rest of this file is unreadable.
                     out.errors.push(ImportError {
                         source,
                         field: "document".into(),
                         message: format!("not valid YAML: {e}"),
                     });
-                    // The parser cannot resynchronise: the rest of this file is unreadable.
                     break;
                 }
             };

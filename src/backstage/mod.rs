@@ -1,15 +1,12 @@
 //! The bridge to Backstage: `playbill import` turns catalog-info.yaml files into Playbill
 //! manifests, `playbill export` (and the operator's HTTP export) turns the catalog back into
-//! Backstage entities.
+//! Backstage entities. Texts and objects in, texts and objects out: reading files and the
+//! cluster, and talking to the user, is the CLI's part.
 
 pub mod export;
 pub mod filter;
 pub mod import;
 pub mod names;
-
-use std::collections::BTreeMap;
-use std::io::Write;
-use std::process::ExitCode;
 
 use crate::api::validate::is_dns_label;
 
@@ -54,6 +51,21 @@ pub struct ExportArgs {
     pub all_namespaces: bool,
 }
 
+impl ImportArgs {
+    /// The import options these arguments ask for: `-n NS` is `--map-namespace default=NS`.
+    pub fn options(&self) -> import::Options {
+        let mut namespaces: std::collections::BTreeMap<String, String> =
+            self.map_namespace.iter().cloned().collect();
+        if let Some(ns) = &self.namespace {
+            namespaces.insert("default".into(), ns.clone());
+        }
+        import::Options {
+            namespaces,
+            skip_namespaces: self.skip_namespaces,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
     Yaml,
@@ -77,61 +89,6 @@ fn mapping_arg(s: &str) -> Result<(String, String), String> {
     Ok((namespace_arg(from)?, namespace_arg(to)?))
 }
 
-fn print(text: &str) -> bool {
-    std::io::stdout().lock().write_all(text.as_bytes()).is_ok()
-}
-
-pub fn import_command(args: &ImportArgs) -> ExitCode {
-    let mut namespaces: BTreeMap<String, String> = args.map_namespace.iter().cloned().collect();
-    if let Some(ns) = &args.namespace {
-        namespaces.insert("default".into(), ns.clone());
-    }
-    let inputs = match crate::resolve::read_inputs(&args.paths) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("playbill import: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let options = import::Options {
-        namespaces,
-        skip_namespaces: args.skip_namespaces,
-    };
-    let outcome = import::import(&inputs, &options);
-    for note in &outcome.notes {
-        eprintln!("playbill import: {note}");
-    }
-    for e in &outcome.errors {
-        eprintln!("playbill import: {e}");
-    }
-    let yaml = match outcome.to_yaml() {
-        Ok(y) => y,
-        Err(e) => {
-            eprintln!("playbill import: cannot write YAML: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    if !print(&yaml) {
-        return ExitCode::FAILURE;
-    }
-    eprintln!(
-        "playbill import: {} entities imported, {} skipped, {} invalid",
-        outcome.entities.len(),
-        outcome.notes.len(),
-        outcome
-            .errors
-            .iter()
-            .map(|e| &e.source)
-            .collect::<std::collections::BTreeSet<_>>()
-            .len()
-    );
-    if outcome.errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
-}
-
 /// The export as text: JSON (one array) or multi-document YAML.
 pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<String, String> {
     match format {
@@ -145,42 +102,6 @@ pub fn render(entities: &[export::BackstageEntity], format: Format) -> Result<St
                 .collect::<Result<Vec<_>, _>>()
                 .map_err(|e| e.to_string())?;
             Ok(crate::yaml::documents(&docs))
-        }
-    }
-}
-
-pub fn export_command(args: &ExportArgs) -> ExitCode {
-    let objects = match crate::catalog::load(&args.filename, args.namespace.as_deref()) {
-        Ok((objects, coverage)) => {
-            if let crate::catalog::Coverage::Namespace(ns) = coverage {
-                eprintln!(
-                    "playbill export: not allowed to list the catalog in every namespace; read only {ns}, so relations from other namespaces are left out"
-                );
-            }
-            objects
-        }
-        Err(e) => {
-            eprintln!("playbill export: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let options = export::Options {
-        relations: !args.no_relations,
-        server_fields: args.filename.is_empty(),
-    };
-    let mut result = export::export(&objects, options);
-    if let Some(ns) = &args.namespace {
-        result.entities.retain(|e| e.kube_namespace == *ns);
-    }
-    for s in &result.skipped {
-        eprintln!("playbill export: skipped {s}");
-    }
-    match render(&result.entities, args.output) {
-        Ok(text) if print(&text) => ExitCode::SUCCESS,
-        Ok(_) => ExitCode::FAILURE,
-        Err(e) => {
-            eprintln!("playbill export: {e}");
-            ExitCode::FAILURE
         }
     }
 }

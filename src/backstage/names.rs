@@ -25,7 +25,7 @@ pub const BRIDGE_ANNOTATIONS: [&str; 4] = [
     METADATA_ANNOTATION,
 ];
 
-/// The metadata fields that live in `spec` on the Kubernetes side (SPEC §1.1).
+/// The metadata fields that live in `spec` on the Kubernetes side (docs/reference.md#backstage-metadata-in-spec).
 pub const METADATA_IN_SPEC: [&str; 4] = ["title", "description", "tags", "links"];
 
 /// Backstage's rule for entity names: 1–63 characters of letters, digits, `-`, `_` and `.`,

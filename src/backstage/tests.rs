@@ -2,7 +2,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::export::{self, BackstageEntity};
@@ -97,8 +96,8 @@ spec: {memberOf: []}
 "#;
 
 fn originals() -> Vec<Value> {
-    serde_norway::Deserializer::from_str(CATALOG)
-        .map(|d| Value::deserialize(d).unwrap())
+    crate::manifest::documents("catalog.yaml", CATALOG)
+        .map(|(_, v)| v.unwrap())
         .collect()
 }
 
@@ -108,8 +107,8 @@ fn applied(options: &Options) -> Vec<CatalogObject> {
     assert_eq!(outcome.errors, []);
     assert_eq!(outcome.entities.len(), originals().len());
     let yaml = outcome.to_yaml().unwrap();
-    serde_norway::Deserializer::from_str(&yaml)
-        .filter_map(|d| CatalogObject::from_value(Value::deserialize(d).unwrap(), "default"))
+    crate::manifest::documents("import", &yaml)
+        .filter_map(|(_, v)| CatalogObject::from_value(v.unwrap(), "default"))
         .collect()
 }
 

@@ -25,7 +25,7 @@ use crate::index::RelationIndex;
 use crate::metrics::Metrics;
 use crate::model::Kind;
 pub use state::State;
-pub use writer::FIELD_MANAGER;
+pub use writer::{FIELD_MANAGER, status_patch};
 
 /// How `playbill run` behaves.
 #[derive(Clone, Debug, clap::Args)]

@@ -95,6 +95,23 @@ impl Burst {
     }
 }
 
+/// Tells when leadership was gained: the new leader must re-evaluate every entity, because the
+/// previous one may have left statuses unwritten, and while this replica followed it wrote
+/// nothing.
+#[derive(Debug, Default)]
+pub struct Leading {
+    was: bool,
+}
+
+impl Leading {
+    /// Records whether this replica leads now; true when it just started to.
+    pub fn gained(&mut self, leading: bool) -> bool {
+        let gained = leading && !self.was;
+        self.was = leading;
+        gained
+    }
+}
+
 /// A Ready flip to announce as an Event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Flip {
@@ -270,7 +287,10 @@ pub fn decide(
     now: Instant,
     clock: &Time,
 ) -> Decision {
-    let (Some(desired), Some(obs)) = (state.index.desired(me), state.objects.get(me)) else {
+    let (Some(desired), Some(obs)) = (
+        crate::status::desired(&state.index, me),
+        state.objects.get(me),
+    ) else {
         return Decision::Gone;
     };
     let (mine, foreign_conditions) = match &obs.status {
@@ -643,6 +663,29 @@ mod tests {
         assert_eq!(b.hold(ms(32_500), n, Some(ms(31_500))), None);
         // Much later a lone change is not held.
         assert_eq!(b.hold(ms(40_000), n + 1, Some(ms(40_000))), None);
+    }
+
+    #[test]
+    fn gaining_leadership_re_evaluates_everything_and_then_only_what_changes() {
+        let mut s = catalog();
+        let mut leading = Leading::default();
+        let now = Instant::now();
+        // A follower plans nothing of its own accord...
+        assert!(!leading.gained(false));
+        for (me, d) in plan(&mut s, &Pacing::default(), now) {
+            s.written(&me, Some(job(&d).status.clone()), Some("2".into()));
+        }
+        assert!(s.index.take_dirty().is_empty());
+        // ...gaining the lead marks every entity once...
+        if leading.gained(true) {
+            s.index.mark_all();
+        }
+        assert_eq!(s.index.take_dirty().len(), 2);
+        // ...keeping it does not...
+        assert!(!leading.gained(true));
+        // ...and losing then regaining it does again.
+        assert!(!leading.gained(false));
+        assert!(leading.gained(true));
     }
 
     #[test]

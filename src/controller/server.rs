@@ -12,7 +12,7 @@ use tokio::sync::watch;
 
 use super::health::Health;
 use crate::backstage::{Format, export, filter, render};
-use crate::catalog;
+use crate::cluster;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
@@ -52,7 +52,7 @@ async fn export(
     let Some(client) = &s.client else {
         return Err((StatusCode::NOT_FOUND, "the export is turned off".into()));
     };
-    let objects = catalog::fetch(client, None).await.map_err(|e| {
+    let objects = cluster::fetch(client, None).await.map_err(|e| {
         tracing::warn!(error = %e, "export: cannot list the catalog");
         (
             StatusCode::BAD_GATEWAY,

@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::health::Health;
 use super::lease::Leadership;
-use super::plan::{Burst, Decision, Failure, Job, Pacing, decide};
+use super::plan::{Burst, Decision, Failure, Job, Leading, Pacing, decide};
 use super::state::State;
 use crate::api::{EntityStatus, GROUP, VERSION};
 use crate::metrics::{EntityLabels, Metrics, kind as kind_label};
@@ -33,6 +33,16 @@ pub const FIELD_MANAGER: &str = "playbill";
 
 /// Entities decided per hold of the state lock.
 const CHUNK: usize = 256;
+
+/// The server-side-apply body of a status write, applied with [`FIELD_MANAGER`] and `force`.
+/// Public so the benchmark's floor sends exactly what the operator sends.
+pub fn status_patch(kind: Kind, status: &EntityStatus) -> Value {
+    serde_json::json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": kind.name(),
+        "status": status,
+    })
+}
 
 /// A Ready flip to announce as an Event.
 pub struct FlipEvent {
@@ -150,16 +160,15 @@ impl Writer {
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         resync.tick().await;
         let mut burst = Burst::default();
-        let mut was_leader = false;
+        let mut gain = Leading::default();
         let mut first_pass = true;
         loop {
             let leader = self.leadership.leading();
             self.metrics.leader.set(i64::from(leader));
-            if leader && !was_leader {
+            if gain.gained(leader) {
                 info!("leading: re-evaluating every entity");
                 self.state.lock().expect("state lock").index.mark_all();
             }
-            was_leader = leader;
             let (synced, changes, last_change) = {
                 let s = self.state.lock().expect("state lock");
                 (s.all_synced(), s.changes, s.last_change)
@@ -339,11 +348,7 @@ impl Writer {
                 )
                 .await
             } else {
-                let body = serde_json::json!({
-                    "apiVersion": format!("{GROUP}/{VERSION}"),
-                    "kind": job.kind.name(),
-                    "status": job.status,
-                });
+                let body = status_patch(job.kind, &job.status);
                 api.patch_status(
                     &job.name,
                     &PatchParams::apply(FIELD_MANAGER).force(),

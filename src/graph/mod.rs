@@ -9,10 +9,9 @@ pub mod model;
 pub mod render;
 
 use std::collections::BTreeSet;
-use std::io::Write;
-use std::process::ExitCode;
 
-use crate::catalog::{CatalogObject, Coverage};
+use crate::catalog::CatalogObject;
+use crate::cluster::Coverage;
 use crate::model::{EntityRef, Kind, parse_ref};
 use model::{Graph, Scope};
 
@@ -62,7 +61,7 @@ pub enum GraphError {
         referrers: Vec<EntityRef>,
     },
     #[error(transparent)]
-    Read(#[from] crate::catalog::LoadError),
+    Read(#[from] crate::manifest::ManifestError),
     #[error("cannot connect to the cluster: {0}")]
     Connect(#[source] kube::Error),
     #[error(
@@ -71,8 +70,6 @@ pub enum GraphError {
     NoCrds,
     #[error("cannot list the catalog: {0}")]
     List(String),
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(#[source] std::io::Error),
 }
 
 fn referenced_by(referrers: &[EntityRef]) -> String {
@@ -86,7 +83,7 @@ fn referenced_by(referrers: &[EntityRef]) -> String {
     )
 }
 
-/// Parses REF: like any reference (SPEC §2), but with no field to lend a default kind, the kind
+/// Parses REF: like any reference (docs/reference.md#entity-references), but with no field to lend a default kind, the kind
 /// must be written, and it must be a catalog kind.
 pub fn parse_center(raw: &str, namespace: &str) -> Result<EntityRef, GraphError> {
     let bad = |message: String| GraphError::Reference {
@@ -151,6 +148,24 @@ fn view(args: &GraphArgs, default_namespace: &str) -> Result<View, GraphError> {
     })
 }
 
+/// The catalog read for a graph, and what to draw of it. Reading and drawing are apart so the
+/// caller can say how much was read (see [`Coverage`]) before drawing, which may fail.
+#[derive(Debug)]
+pub struct Input {
+    objects: Vec<CatalogObject>,
+    scope: Scope,
+    view: View,
+    /// How much of the catalog the cluster let us read.
+    pub coverage: Coverage,
+}
+
+impl Input {
+    /// Draws the view in `format`.
+    pub fn draw(&self, format: Format) -> Result<String, GraphError> {
+        draw(&self.objects, &self.scope, &self.view, format)
+    }
+}
+
 /// Draws `view` of `objects` (read from `scope`) in `format`.
 fn draw(
     objects: &[CatalogObject],
@@ -180,12 +195,26 @@ fn draw(
     })
 }
 
-/// The offline path: manifests in, text out, no cluster.
-pub fn from_files(args: &GraphArgs) -> Result<String, GraphError> {
+/// The offline path: manifests (`args.files`) in, no cluster. Ready states are computed as the
+/// operator would.
+pub fn from_files(args: &GraphArgs) -> Result<Input, GraphError> {
     let default_namespace = args.namespace.as_deref().unwrap_or("default");
     let view = view(args, default_namespace)?;
-    let (objects, _) = crate::catalog::load(&args.files, Some(default_namespace))?;
-    draw(&objects, &Scope::All, &view, args.output)
+    let inputs = crate::manifest::read_inputs(&args.files)?;
+    let now =
+        k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
+    let objects = crate::catalog::from_manifests(
+        &inputs,
+        default_namespace,
+        crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
+        &now,
+    )?;
+    Ok(Input {
+        objects,
+        scope: Scope::All,
+        view,
+        coverage: Coverage::All,
+    })
 }
 
 fn status_code(e: &kube::Error) -> Option<u16> {
@@ -197,8 +226,8 @@ fn status_code(e: &kube::Error) -> Option<u16> {
 
 /// The cluster path. Relations cross namespaces (owners usually live elsewhere), so even a view
 /// of one entity or namespace reads every namespace; only if RBAC forbids that does it fall back
-/// to the one namespace the view is about, and says so.
-async fn from_cluster(args: &GraphArgs) -> Result<String, GraphError> {
+/// to the one namespace the view is about, and [`Input::coverage`] says so.
+pub async fn from_cluster(args: &GraphArgs) -> Result<Input, GraphError> {
     // A malformed REF is reported before any connection is attempted.
     if let Some(raw) = &args.reference {
         parse_center(raw, "default")?;
@@ -207,19 +236,8 @@ async fn from_cluster(args: &GraphArgs) -> Result<String, GraphError> {
         .await
         .map_err(GraphError::Connect)?;
     let view = view(args, client.default_namespace())?;
-    let listed = crate::catalog::fetch_covering(&client, view.home_namespace())
-        .await
-        .map(|(objects, coverage)| match coverage {
-            Coverage::All => (objects, Scope::All),
-            Coverage::Namespace(ns) => {
-                eprintln!(
-                    "{}: not allowed to list the catalog in every namespace; reading only namespace {ns}, so entities elsewhere are drawn as \"not read\"",
-                    crate::plugin::program_name()
-                );
-                (objects, Scope::Namespaces(BTreeSet::from([ns])))
-            }
-        });
-    let (objects, scope) = listed.map_err(|e| match (status_code(&e), &e) {
+    let listed = crate::cluster::fetch_covering(&client, view.home_namespace()).await;
+    let (objects, coverage) = listed.map_err(|e| match (status_code(&e), &e) {
         (Some(404), _) => GraphError::NoCrds,
         // The API server's own sentence says who may not do what; the rest of kube's error
         // repeats it as a struct dump.
@@ -233,31 +251,16 @@ async fn from_cluster(args: &GraphArgs) -> Result<String, GraphError> {
         }
         _ => GraphError::List(e.to_string()),
     })?;
-    draw(&objects, &scope, &view, args.output)
-}
-
-fn run(args: &GraphArgs) -> Result<String, GraphError> {
-    if !args.files.is_empty() {
-        return from_files(args);
-    }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(GraphError::Runtime)?;
-    runtime.block_on(from_cluster(args))
-}
-
-pub fn command(args: &GraphArgs) -> ExitCode {
-    match run(args) {
-        Ok(text) => match std::io::stdout().lock().write_all(text.as_bytes()) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(_) => ExitCode::FAILURE,
-        },
-        Err(e) => {
-            eprintln!("{} graph: {e}", crate::plugin::program_name());
-            ExitCode::FAILURE
-        }
-    }
+    let scope = match &coverage {
+        Coverage::All => Scope::All,
+        Coverage::Namespace(ns) => Scope::Namespaces(BTreeSet::from([ns.clone()])),
+    };
+    Ok(Input {
+        objects,
+        scope,
+        view,
+        coverage,
+    })
 }
 
 #[cfg(test)]

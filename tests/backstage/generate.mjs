@@ -298,7 +298,7 @@ function makeEntity(r, kind, namespace, name) {
   return { apiVersion: 'backstage.io/v1alpha1', kind, metadata, spec };
 }
 
-/** The Playbill manifest for a Backstage entity (SPEC §1.1). */
+/** The Playbill manifest for a Backstage entity (docs/reference.md#backstage-metadata-in-spec). */
 export function toPlaybill(entity) {
   const { name, namespace, title, description, tags, links } = entity.metadata;
   const spec = { ...entity.spec };

@@ -1,31 +1,90 @@
 //! The relation index: the catalog's reference graph, kept up to date from entity upserts and
-//! removals, yielding each entity's desired status and which entities' desired status may have
-//! changed. Pure: no I/O, no clocks.
+//! removals, yielding each entity's [`Resolution`] and which entities' resolution may have
+//! changed. Pure: no I/O, no clocks, and no notion of how a status is written; the product maps a
+//! resolution onto its custom resources.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use crate::api::{EntityStatus, RelationEntry, UnresolvedRef};
 use crate::model::{Entity, EntityRef, Hierarchy, Kind, RefError, RefRule, Relation, RelationType};
 
-/// How many relations of one type a status lists by default (SPEC §4).
+/// How many relations of one type a status lists by default (docs/reference.md#limits).
 pub const DEFAULT_MAX_RELATIONS_PER_TYPE: usize = 1000;
 /// How many problems the Ready message spells out before summarising the rest.
 const MAX_MESSAGE_PROBLEMS: usize = 5;
+
+/// Why a reference an entity holds does not resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ProblemReason {
+    /// The target is well formed and of an allowed kind, but no such entity exists.
+    NotFound,
+    /// The target names a kind the field does not allow.
+    InvalidKind,
+    /// The text is not a reference at all.
+    InvalidReference,
+}
+
+/// One reference that does not resolve.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Where it is written, e.g. `spec.dependsOn[1]`.
+    pub field: String,
+    /// The canonical reference, or the text as written when it does not parse.
+    pub target: String,
+    pub reason: ProblemReason,
+    /// A sentence for people; the Ready message is made of these.
+    pub message: String,
+}
+
+/// Why an entity is or is not Ready. When several apply, the first of InvalidSpec,
+/// InvalidReference, UnresolvedReferences, CycleDetected wins: a spec that cannot be read hides
+/// everything else, and a malformed reference outranks a missing one because only an edit of the
+/// entity itself can fix it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ReadyReason {
+    Resolved,
+    UnresolvedReferences,
+    InvalidReference,
+    CycleDetected,
+    InvalidSpec,
+}
 
 /// The Ready condition an entity should have, without a transition time (that needs a clock).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Readiness {
     pub ready: bool,
-    pub reason: &'static str,
+    pub reason: ReadyReason,
     pub message: String,
 }
 
-/// What an entity's status should say.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Desired {
-    /// Everything but conditions.
-    pub status: EntityStatus,
+/// What the catalog says about one entity: the model-level answer the status is made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolution {
+    pub kind: Kind,
+    /// The metadata.generation the entity was upserted with.
+    pub generation: Option<i64>,
+    /// Its relations, sorted by type then target, at most the index's cap per type.
+    pub relations: Vec<Relation>,
+    /// How many relations of each type it has in full, listed or not; types with none are absent.
+    pub counts: BTreeMap<RelationType, usize>,
+    /// Whether the cap left some relations out of `relations`.
+    pub truncated: bool,
+    /// The references that do not resolve, in field order, at most the index's cap.
+    pub problems: Vec<Problem>,
+    /// How many references do not resolve in full, listed or not.
+    pub problem_count: usize,
+    /// The members of the same-kind hierarchy cycle it is on (itself included), or empty.
+    pub cycle: Vec<EntityRef>,
+    /// Why its spec could not be read, for an object recorded with
+    /// [`RelationIndex::upsert_invalid`].
+    pub spec_error: Option<String>,
     pub readiness: Readiness,
+}
+
+impl Resolution {
+    /// How many relations of type `t` it has in full.
+    pub fn count(&self, t: RelationType) -> usize {
+        self.counts.get(&t).copied().unwrap_or(0)
+    }
 }
 
 /// One reference an entity holds, parsed.
@@ -302,10 +361,10 @@ impl RelationIndex {
         cycles
     }
 
-    /// The status `me` should have, or `None` if it is not in the catalog.
+    /// What `me` resolves to, or `None` if it is not in the catalog.
     ///
     /// Call [`take_dirty`](Self::take_dirty) first so cycle membership is current.
-    pub fn desired(&self, me: &EntityRef) -> Option<Desired> {
+    pub fn resolve(&self, me: &EntityRef) -> Option<Resolution> {
         let node = self.nodes.get(me)?;
         let mut relations: BTreeSet<Relation> = BTreeSet::new();
         for h in &node.held {
@@ -330,64 +389,43 @@ impl RelationIndex {
             }
         }
 
-        let mut per_type: BTreeMap<RelationType, i64> = BTreeMap::new();
+        let mut counts: BTreeMap<RelationType, usize> = BTreeMap::new();
         let mut listed = Vec::with_capacity(relations.len());
         for r in relations {
-            let n = per_type.entry(r.rtype).or_default();
+            let n = counts.entry(r.rtype).or_default();
             *n += 1;
-            if *n as usize <= self.max_per_type {
-                listed.push(RelationEntry {
-                    type_: r.rtype.as_str().to_owned(),
-                    target_ref: r.target,
-                });
+            if *n <= self.max_per_type {
+                listed.push(r);
             }
         }
-        let truncated = per_type.values().any(|&n| n as usize > self.max_per_type);
-        let count = |t: RelationType| per_type.get(&t).copied().unwrap_or(0);
+        let truncated = counts.values().any(|&n| n > self.max_per_type);
 
-        let unresolved = self.unresolved(node);
-        let readiness = self.readiness(me, node, &unresolved);
-
-        let mut status = EntityStatus {
-            observed_generation: node.generation,
-            entity_ref: Some(me.to_string()),
+        let problems = self.problems(node);
+        let cycle = self.cycle_of(me);
+        let readiness = self.readiness(me, node, &problems, &cycle);
+        Some(Resolution {
+            kind: node.kind,
+            generation: node.generation,
             relations: listed,
-            relation_counts: truncated.then(|| {
-                per_type
-                    .iter()
-                    .map(|(t, n)| (t.as_str().to_owned(), *n))
-                    .collect()
-            }),
-            unresolved_refs: unresolved.into_iter().take(self.max_per_type).collect(),
-            ..EntityStatus::default()
-        };
-        match node.kind {
-            Kind::System | Kind::Domain | Kind::Component => {
-                status.parts = Some(count(RelationType::HasPart))
-            }
-            Kind::Api => {
-                status.providers = Some(count(RelationType::ApiProvidedBy));
-                status.consumers = Some(count(RelationType::ApiConsumedBy));
-            }
-            Kind::Group => {
-                status.members = Some(count(RelationType::HasMember));
-                status.children = Some(count(RelationType::ParentOf));
-                status.owns = Some(count(RelationType::OwnerOf));
-            }
-            Kind::User => {
-                status.groups = Some(count(RelationType::MemberOf));
-                status.owns = Some(count(RelationType::OwnerOf));
-            }
-            Kind::Resource => {}
-        }
-        Some(Desired { status, readiness })
+            counts,
+            truncated,
+            problem_count: problems.len(),
+            problems: problems.into_iter().take(self.max_per_type).collect(),
+            cycle,
+            spec_error: node.spec_error.clone(),
+            readiness,
+        })
     }
 
-    fn unresolved(&self, node: &Node) -> Vec<UnresolvedRef> {
+    fn problems(&self, node: &Node) -> Vec<Problem> {
         let mut out = Vec::new();
         for h in &node.held {
-            let (target_ref, reason, message) = match &h.target {
-                Err(e) => (h.raw.clone(), "InvalidReference", e.to_string()),
+            let (target, reason, message) = match &h.target {
+                Err(e) => (
+                    h.raw.clone(),
+                    ProblemReason::InvalidReference,
+                    e.to_string(),
+                ),
                 Ok(t) if !h.rule.allows(&t.kind) => {
                     let what = match t.known_kind() {
                         Some(k) if self.nodes.contains_key(t) => format!("{t} is a {k}"),
@@ -396,44 +434,62 @@ impl RelationIndex {
                     };
                     (
                         t.to_string(),
-                        "InvalidKind",
+                        ProblemReason::InvalidKind,
                         format!("{what}; {} must name {}", h.rule.field, allowed(h.rule)),
                     )
                 }
-                Ok(t) if !self.nodes.contains_key(t) => {
-                    (t.to_string(), "NotFound", format!("{t} not found"))
-                }
+                Ok(t) if !self.nodes.contains_key(t) => (
+                    t.to_string(),
+                    ProblemReason::NotFound,
+                    format!("{t} not found"),
+                ),
                 Ok(_) => continue,
             };
-            out.push(UnresolvedRef {
+            out.push(Problem {
                 field: h.path.clone(),
-                target_ref,
-                reason: reason.to_owned(),
-                message: Some(message),
+                target,
+                reason,
+                message,
             });
         }
         out
     }
 
-    fn readiness(&self, me: &EntityRef, node: &Node, unresolved: &[UnresolvedRef]) -> Readiness {
+    /// The members of the hierarchy cycle `me` is on, in the order the Ready message names them.
+    fn cycle_of(&self, me: &EntityRef) -> Vec<EntityRef> {
+        let Some(id) = self.cycles.get(me) else {
+            return Vec::new();
+        };
+        let mut members: Vec<(String, EntityRef)> = self
+            .cycles
+            .iter()
+            .filter(|(_, i)| *i == id)
+            .map(|(r, _)| (r.to_string(), r.clone()))
+            .collect();
+        // By the written reference, not by EntityRef's field order: the message lists them so.
+        members.sort();
+        members.into_iter().map(|(_, r)| r).collect()
+    }
+
+    fn readiness(
+        &self,
+        me: &EntityRef,
+        node: &Node,
+        problems: &[Problem],
+        cycle: &[EntityRef],
+    ) -> Readiness {
         if let Some(e) = &node.spec_error {
             return Readiness {
                 ready: false,
-                reason: "InvalidSpec",
+                reason: ReadyReason::InvalidSpec,
                 message: e.clone(),
             };
         }
-        let mut problems: Vec<String> = unresolved
+        let mut lines: Vec<String> = problems
             .iter()
-            .map(|u| format!("{}: {}", u.field, u.message.as_deref().unwrap_or(&u.reason)))
+            .map(|p| format!("{}: {}", p.field, p.message))
             .collect();
         if let Some(id) = self.cycles.get(me) {
-            let members: BTreeSet<String> = self
-                .cycles
-                .iter()
-                .filter(|(_, i)| *i == id)
-                .map(|(r, _)| r.to_string())
-                .collect();
             let field = node
                 .held
                 .iter()
@@ -445,15 +501,22 @@ impl RelationIndex {
                 })
                 .map(|h| format!("{}: ", h.path))
                 .unwrap_or_default();
-            let chain = members.into_iter().collect::<Vec<_>>().join(", ");
-            problems.push(format!("{field}{me} is part of a hierarchy cycle: {chain}"));
+            let chain = cycle
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            lines.push(format!("{field}{me} is part of a hierarchy cycle: {chain}"));
         }
-        let reason = if unresolved.iter().any(|u| u.reason == "InvalidReference") {
-            "InvalidReference"
-        } else if !unresolved.is_empty() {
-            "UnresolvedReferences"
-        } else if self.cycles.contains_key(me) {
-            "CycleDetected"
+        let reason = if problems
+            .iter()
+            .any(|p| p.reason == ProblemReason::InvalidReference)
+        {
+            ReadyReason::InvalidReference
+        } else if !problems.is_empty() {
+            ReadyReason::UnresolvedReferences
+        } else if !cycle.is_empty() {
+            ReadyReason::CycleDetected
         } else {
             let n = node.held.len();
             let message = match n {
@@ -463,12 +526,12 @@ impl RelationIndex {
             };
             return Readiness {
                 ready: true,
-                reason: "Resolved",
+                reason: ReadyReason::Resolved,
                 message,
             };
         };
-        let total = problems.len();
-        let mut message = problems
+        let total = lines.len();
+        let mut message = lines
             .into_iter()
             .take(MAX_MESSAGE_PROBLEMS)
             .collect::<Vec<_>>()

@@ -1,4 +1,4 @@
-//! The relations of a whole catalog, computed in one pass (SPEC §3).
+//! The relations of a whole catalog, computed in one pass (docs/reference.md#how-relations-are-computed).
 //!
 //! This is the plain statement of the rules; the operator's incremental index must always agree
 //! with it.

@@ -1,5 +1,7 @@
 use std::collections::{BTreeMap, HashMap};
 
+use playbill_testkit::Rng;
+
 use super::*;
 use crate::model::{RefCollector, catalog_relations};
 
@@ -26,17 +28,16 @@ fn eref(s: &str) -> EntityRef {
     }
 }
 
-fn desired(ix: &RelationIndex, s: &str) -> Desired {
-    ix.desired(&eref(s))
+fn desired(ix: &RelationIndex, s: &str) -> Resolution {
+    ix.resolve(&eref(s))
         .unwrap_or_else(|| panic!("{s} not in index"))
 }
 
 fn relations(ix: &RelationIndex, s: &str) -> Vec<String> {
     desired(ix, s)
-        .status
         .relations
         .iter()
-        .map(|r| format!("{} {}", r.type_, r.target_ref))
+        .map(|r| format!("{} {}", r.rtype, r.target))
         .collect()
 }
 
@@ -63,11 +64,8 @@ fn spec_example_status() {
     );
     ix.take_dirty();
     let d = desired(&ix, "component:payments/checkout");
-    assert_eq!(d.status.observed_generation, Some(7));
-    assert_eq!(
-        d.status.entity_ref.as_deref(),
-        Some("component:payments/checkout")
-    );
+    assert_eq!(d.generation, Some(7));
+    assert_eq!(d.kind, Kind::Component);
     assert_eq!(
         relations(&ix, "component:payments/checkout"),
         [
@@ -75,27 +73,36 @@ fn spec_example_status() {
             "partOf system:payments/shop"
         ]
     );
-    assert_eq!(d.status.unresolved_refs.len(), 1);
-    let u = &d.status.unresolved_refs[0];
     assert_eq!(
-        (u.field.as_str(), u.target_ref.as_str(), u.reason.as_str()),
-        ("spec.system", "system:payments/shop", "NotFound")
+        d.problems,
+        [Problem {
+            field: "spec.system".into(),
+            target: "system:payments/shop".into(),
+            reason: ProblemReason::NotFound,
+            message: "system:payments/shop not found".into(),
+        }]
     );
     assert_eq!(
         d.readiness,
         Readiness {
             ready: false,
-            reason: "UnresolvedReferences",
+            reason: ReadyReason::UnresolvedReferences,
             message: "spec.system: system:payments/shop not found".into()
         }
     );
-    assert_eq!(d.status.parts, Some(0));
+    assert_eq!(d.count(RelationType::HasPart), 0);
+    assert!(!d.truncated && d.cycle.is_empty() && d.spec_error.is_none());
     let g = desired(&ix, "group:payments/team-a");
-    assert_eq!(g.readiness.reason, "Resolved");
+    assert_eq!(g.readiness.reason, ReadyReason::Resolved);
     assert_eq!(
-        (g.status.owns, g.status.members, g.status.children),
-        (Some(1), Some(0), Some(0))
+        (
+            g.count(RelationType::OwnerOf),
+            g.count(RelationType::HasMember),
+            g.count(RelationType::ParentOf)
+        ),
+        (1, 0, 0)
     );
+    assert_eq!(g.readiness.message, "no references to resolve");
 }
 
 #[test]
@@ -141,7 +148,10 @@ fn moving_a_component_marks_old_and_new_system() {
             "ownedBy group:payments/team-a"
         ]
     );
-    assert_eq!(desired(&ix, "system:payments/b").status.parts, Some(1));
+    assert_eq!(
+        desired(&ix, "system:payments/b").count(RelationType::HasPart),
+        1
+    );
 }
 
 #[test]
@@ -166,7 +176,7 @@ fn deleting_and_recreating_a_target() {
     assert_eq!(d, ["component:payments/checkout", "system:payments/shop"]);
     let c = desired(&ix, "component:payments/checkout");
     assert!(!c.readiness.ready);
-    assert_eq!(c.status.unresolved_refs[0].reason, "NotFound");
+    assert_eq!(c.problems[0].reason, ProblemReason::NotFound);
     // Forward rows to a missing target stay listed, as Backstage does.
     assert!(
         relations(&ix, "component:payments/checkout")
@@ -222,21 +232,21 @@ fn invalid_kind_and_invalid_reference() {
     ix.take_dirty();
     let d = desired(&ix, "component:x/c");
     let got: Vec<_> = d
-        .status
-        .unresolved_refs
+        .problems
         .iter()
-        .map(|u| (u.field.as_str(), u.target_ref.as_str(), u.reason.as_str()))
+        .map(|u| (u.field.as_str(), u.target.as_str(), u.reason))
         .collect();
+    use ProblemReason::{InvalidKind, InvalidReference};
     assert_eq!(
         got,
         [
-            ("spec.owner", "system:x/shop", "InvalidKind"),
-            ("spec.system", "template:x/t", "InvalidKind"),
-            ("spec.dependsOn[0]", "db", "InvalidReference"),
-            ("spec.dependsOn[1]", "resource:", "InvalidReference"),
+            ("spec.owner", "system:x/shop", InvalidKind),
+            ("spec.system", "template:x/t", InvalidKind),
+            ("spec.dependsOn[0]", "db", InvalidReference),
+            ("spec.dependsOn[1]", "resource:", InvalidReference),
         ]
     );
-    assert_eq!(d.readiness.reason, "InvalidReference");
+    assert_eq!(d.readiness.reason, ReadyReason::InvalidReference);
     assert!(
         d.readiness
             .message
@@ -285,7 +295,15 @@ fn group_parent_cycles_are_detected_and_cleared() {
     ix.take_dirty();
     for name in ["a", "b", "c"] {
         let d = desired(&ix, &format!("group:org/{name}"));
-        assert_eq!(d.readiness.reason, "CycleDetected", "{name}");
+        assert_eq!(d.readiness.reason, ReadyReason::CycleDetected, "{name}");
+        assert_eq!(
+            d.cycle,
+            [
+                eref("group:org/a"),
+                eref("group:org/b"),
+                eref("group:org/c")
+            ]
+        );
         assert!(
             d.readiness
                 .message
@@ -308,6 +326,7 @@ fn group_parent_cycles_are_detected_and_cleared() {
     );
     // d hangs off the cycle but is not on it.
     assert!(desired(&ix, "group:org/d").readiness.ready);
+    assert!(desired(&ix, "group:org/d").cycle.is_empty());
     // Breaking the loop clears every member.
     ix.upsert(&g("b", None), None);
     let d = dirty(&mut ix);
@@ -358,24 +377,23 @@ fn self_loops_and_other_hierarchies() {
         None,
     );
     ix.take_dirty();
-    assert_eq!(
-        desired(&ix, "component:x/c").readiness.reason,
-        "CycleDetected"
-    );
+    let c = desired(&ix, "component:x/c");
+    assert_eq!(c.readiness.reason, ReadyReason::CycleDetected);
+    assert_eq!(c.cycle, [eref("component:x/c")]);
     assert_eq!(
         desired(&ix, "domain:x/d1").readiness.reason,
-        "CycleDetected"
+        ReadyReason::CycleDetected
     );
     assert_eq!(
         desired(&ix, "domain:x/d2").readiness.reason,
-        "CycleDetected"
+        ReadyReason::CycleDetected
     );
     // A cycle through an entity that does not exist is no cycle.
     ix.remove(&eref("domain:x/d2"));
     ix.take_dirty();
     assert_eq!(
         desired(&ix, "domain:x/d1").readiness.reason,
-        "UnresolvedReferences"
+        ReadyReason::UnresolvedReferences
     );
 }
 
@@ -412,13 +430,12 @@ fn relation_lists_are_capped_per_type_with_full_counts() {
             "ownerOf component:o/c"
         ]
     );
-    assert_eq!(d.status.members, Some(5));
-    let counts = d.status.relation_counts.unwrap();
+    assert!(d.truncated);
     assert_eq!(
-        counts,
-        BTreeMap::from([("hasMember".to_string(), 5), ("ownerOf".to_string(), 1)])
+        d.counts,
+        BTreeMap::from([(RelationType::HasMember, 5), (RelationType::OwnerOf, 1)])
     );
-    assert!(desired(&ix, "user:o/u1").status.relation_counts.is_none());
+    assert!(!desired(&ix, "user:o/u1").truncated);
 }
 
 #[test]
@@ -433,8 +450,17 @@ fn invalid_specs_are_reported_and_hold_no_references() {
     );
     ix.take_dirty();
     let d = desired(&ix, "component:payments/checkout");
-    assert_eq!(d.readiness.reason, "InvalidSpec");
-    assert!(d.status.relations.is_empty());
+    assert_eq!(
+        d.readiness,
+        Readiness {
+            ready: false,
+            reason: ReadyReason::InvalidSpec,
+            message: "spec.owner: missing field".into()
+        }
+    );
+    assert_eq!(d.spec_error.as_deref(), Some("spec.owner: missing field"));
+    assert_eq!(d.generation, Some(3));
+    assert!(d.relations.is_empty());
 }
 
 #[test]
@@ -469,26 +495,6 @@ fn members_stated_on_both_sides_yield_one_pair() {
     );
     ix.take_dirty();
     assert!(relations(&ix, "user:o/jdoe").is_empty());
-}
-
-/// A small deterministic PRNG so the randomized test needs no extra crate and replays by seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
 }
 
 fn random_ref(rng: &mut Rng, kinded: bool) -> String {
@@ -551,10 +557,10 @@ fn random_entity(rng: &mut Rng) -> Entity {
 #[test]
 fn incremental_index_matches_a_rebuild_and_the_batch_oracle() {
     for seed in 1..=120u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let mut rng = Rng(seed);
         let mut ix = RelationIndex::new(usize::MAX);
         let mut live: HashMap<EntityRef, Entity> = HashMap::new();
-        let mut before: HashMap<EntityRef, Desired> = HashMap::new();
+        let mut before: HashMap<EntityRef, Resolution> = HashMap::new();
         for step in 0..40 {
             let ops = 1 + rng.below(3);
             for _ in 0..ops {
@@ -583,10 +589,10 @@ fn incremental_index_matches_a_rebuild_and_the_batch_oracle() {
 
             let mut after = HashMap::new();
             for k in live.keys() {
-                let got = ix.desired(k).unwrap();
+                let got = ix.resolve(k).unwrap();
                 assert_eq!(
                     Some(&got),
-                    fresh.desired(k).as_ref(),
+                    fresh.resolve(k).as_ref(),
                     "seed {seed} step {step} {k}: incremental != rebuild"
                 );
                 let want: Vec<String> = batch[k]
@@ -594,10 +600,9 @@ fn incremental_index_matches_a_rebuild_and_the_batch_oracle() {
                     .map(|r| format!("{} {}", r.rtype, r.target))
                     .collect();
                 let have: Vec<String> = got
-                    .status
                     .relations
                     .iter()
-                    .map(|r| format!("{} {}", r.type_, r.target_ref))
+                    .map(|r| format!("{} {}", r.rtype, r.target))
                     .collect();
                 assert_eq!(
                     have, want,

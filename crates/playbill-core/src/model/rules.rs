@@ -1,4 +1,4 @@
-//! The relation rules of SPEC §2–§3, as one table: which fields hold references, what kind a
+//! The relation rules (docs/reference.md#the-relation-table), as one table: which fields hold references, what kind a
 //! reference defaults to, which kinds it may name, and the relations it produces.
 
 use super::kind::{Kind, RelationType};

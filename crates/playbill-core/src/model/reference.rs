@@ -1,4 +1,4 @@
-//! Entity references: `[kind:][namespace/]name`, parsed and canonicalised as SPEC §2 says.
+//! Entity references: `[kind:][namespace/]name`, parsed and canonicalised as docs/reference.md#entity-references says.
 
 use std::fmt;
 
@@ -50,6 +50,10 @@ pub enum RefError {
     EmptyName(String),
     #[error("reference {0:?} must name its kind (for example component:{0} or resource:{0})")]
     MissingKind(String),
+    #[error("reference {0:?} starts or ends with a space")]
+    SurroundingSpace(String),
+    #[error("reference {0:?} contains a control character (a tab, a line break, ...)")]
+    ControlCharacter(String),
 }
 
 /// The parts of a reference as written, before defaults are applied.
@@ -67,6 +71,14 @@ pub struct RefParts<'a> {
 pub fn split_ref(raw: &str) -> Result<RefParts<'_>, RefError> {
     if raw.is_empty() {
         return Err(RefError::Empty);
+    }
+    // Such a reference can never name an entity (names hold neither), and it would be reported as
+    // "not found" with an invisible difference; admission refuses it for the same reason.
+    if raw.chars().any(|c| c.is_ascii_control()) {
+        return Err(RefError::ControlCharacter(raw.to_owned()));
+    }
+    if raw.starts_with(' ') || raw.ends_with(' ') {
+        return Err(RefError::SurroundingSpace(raw.to_owned()));
     }
     let (kind, rest) = match (raw.find(':'), raw.find('/')) {
         (Some(colon), slash) if slash.is_none_or(|s| s > colon) => {
