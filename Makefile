@@ -74,7 +74,10 @@ lint:
 unit:
 	$(CARGO) test --locked --workspace --lib --bins
 
+# The chaos suite (tests/e2e_chaos.rs) runs private control planes, so it needs the binary even
+# when KUBECONFIG names another cluster.
 test: lint check-crds deny $(CLUSTER_DEP)
+	scripts/cluster.sh build
 	scripts/helm.sh build
 	scripts/image.sh test-prep
 	$(CARGO) test --locked --workspace --all-targets

@@ -6,6 +6,7 @@
 #   scripts/cluster.sh up       build if needed, start in the background, wait until ready
 #   scripts/cluster.sh down     stop it and remove its state (keeps .playbill/bin)
 #   scripts/cluster.sh status   exit 0 if it is up and ready
+#   scripts/cluster.sh build    only build the binaries if needed (the chaos suite starts its own)
 #
 # Files (all git-ignored): .playbill/bin/{playbill-controlplane,kubectl},
 # .playbill/kubeconfig (admin), .playbill/controlplane.{pid,log}, .playbill/state/.
@@ -203,8 +204,9 @@ case "${1:-}" in
 up) cmd_up ;;
 down) cmd_down ;;
 status) cmd_status ;;
+build) build ;;
 *)
-	echo "usage: $0 up|down|status" >&2
+	echo "usage: $0 up|down|status|build" >&2
 	exit 2
 	;;
 esac

@@ -530,14 +530,20 @@ fn metrics_and_health_endpoints() {
     assert_eq!(http_get(port, "/readyz").unwrap().0, 200);
     let (code, body) = http_get(port, "/metrics").unwrap();
     assert_eq!(code, 200);
+    // Families, not samples: a counter has no `_total` sample before its first write, and this
+    // test may run before any other has made the operator write.
     for family in [
         "playbill_entities",
-        "playbill_status_writes_total",
+        "playbill_status_writes",
         "playbill_status_write_duration_seconds",
         "playbill_queue_duration_seconds",
         "playbill_resolve_duration_seconds",
-        "playbill_leader 1",
+        "playbill_leader",
     ] {
         assert!(body.contains(family), "{family} missing from /metrics");
     }
+    // A replica is ready once its watches have synced, which can be before it wins the lease.
+    wait_for(Duration::from_secs(30), "playbill_leader 1", || {
+        http_get(port, "/metrics").is_some_and(|(_, body)| body.contains("playbill_leader 1"))
+    });
 }

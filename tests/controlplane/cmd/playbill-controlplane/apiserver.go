@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/spf13/pflag"
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
@@ -14,11 +15,18 @@ import (
 	"k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 )
 
+// apiOptions are the kube-apiserver settings a caller may change from the defaults below.
+type apiOptions struct {
+	compactionInterval time.Duration
+	watchCache         bool
+	extraArgs          []string
+}
+
 // startAPIServer configures kube-apiserver from command-line style flags, the
 // same way its own command does (minus the process-wide signal handler, which
 // this program owns), and runs it until ctx is cancelled. The returned channel
 // yields the server's exit error and is then closed.
-func startAPIServer(ctx context.Context, certs pki, ports portSet, etcdURL, certDir string) (<-chan error, error) {
+func startAPIServer(ctx context.Context, certs pki, ports portSet, etcdURL, certDir string, opts apiOptions) (<-chan error, error) {
 	if err := os.MkdirAll(certDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -51,6 +59,13 @@ func startAPIServer(ctx context.Context, certs pki, ports portSet, etcdURL, cert
 		// 60 s request timeout for watch connections).
 		"--shutdown-send-retry-after=true",
 	}
+	if opts.compactionInterval > 0 {
+		args = append(args, "--etcd-compaction-interval="+opts.compactionInterval.String())
+	}
+	if !opts.watchCache {
+		args = append(args, "--watch-cache=false")
+	}
+	args = append(args, opts.extraArgs...)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

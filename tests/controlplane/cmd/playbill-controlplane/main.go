@@ -42,12 +42,19 @@ func main() {
 		kubeconfig  string
 		apiPort     int
 		shutdownMax time.Duration
+		api         apiOptions
 	)
 	fs := pflag.NewFlagSet("playbill-controlplane", pflag.ExitOnError)
 	fs.StringVar(&stateDir, "state-dir", "", "directory for certificates, keys, ports and etcd data (required)")
 	fs.StringVar(&kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default <state-dir>/admin.kubeconfig)")
 	fs.IntVar(&apiPort, "apiserver-port", 0, "API server port on 127.0.0.1 at first start (0: a free port; reused afterwards)")
 	fs.DurationVar(&shutdownMax, "shutdown-timeout", 20*time.Second, "how long a clean stop may take before the process exits anyway")
+	// Fault injection for the chaos tests (tests/e2e_chaos.rs): with the watch cache off and a
+	// short compaction interval, a watch resumed from a resourceVersion older than a few seconds
+	// gets 410 Gone, which is otherwise rare and hard to cause on purpose.
+	fs.DurationVar(&api.compactionInterval, "etcd-compaction-interval", 0, "how often kube-apiserver compacts etcd (0: its default, 5m)")
+	fs.BoolVar(&api.watchCache, "watch-cache", true, "serve watches and lists from kube-apiserver's watch cache (false: straight from etcd)")
+	fs.StringArrayVar(&api.extraArgs, "apiserver-arg", nil, "an extra kube-apiserver flag, e.g. --apiserver-arg=--min-request-timeout=5 (repeatable; applied last)")
 	klogFlags := flag.NewFlagSet("klog", flag.ExitOnError)
 	klog.InitFlags(klogFlags)
 	fs.AddGoFlag(klogFlags.Lookup("v"))
@@ -60,7 +67,7 @@ func main() {
 	if kubeconfig == "" {
 		kubeconfig = filepath.Join(stateDir, "admin.kubeconfig")
 	}
-	if err := run(stateDir, kubeconfig, apiPort, shutdownMax); err != nil {
+	if err := run(stateDir, kubeconfig, apiPort, shutdownMax, api); err != nil {
 		klog.ErrorS(err, "control plane failed")
 		klog.Flush()
 		os.Exit(1)
@@ -68,7 +75,7 @@ func main() {
 	klog.Flush()
 }
 
-func run(stateDir, kubeconfig string, apiPort int, shutdownMax time.Duration) error {
+func run(stateDir, kubeconfig string, apiPort int, shutdownMax time.Duration, api apiOptions) error {
 	start := time.Now()
 	stateDir, err := filepath.Abs(stateDir)
 	if err != nil {
@@ -124,7 +131,7 @@ func run(stateDir, kubeconfig string, apiPort int, shutdownMax time.Duration) er
 	// kube-apiserver
 	apiCtx, stopAPI := context.WithCancel(context.Background())
 	defer stopAPI()
-	apiDone, err := startAPIServer(apiCtx, certs, ports, etcd.clientURL, filepath.Join(stateDir, "apiserver"))
+	apiDone, err := startAPIServer(apiCtx, certs, ports, etcd.clientURL, filepath.Join(stateDir, "apiserver"), api)
 	if err != nil {
 		return fmt.Errorf("starting kube-apiserver: %w", err)
 	}
