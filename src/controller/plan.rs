@@ -24,11 +24,14 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 
 use super::state::State;
 use crate::api::EntityStatus;
+use crate::index::ProblemReason;
 use crate::model::{EntityRef, Kind};
-use crate::status::{READY, ready_flip, to_write};
+use crate::status::{READY, Reason, ready_flip, to_write};
 
 /// The settle time after a first write.
 pub const SETTLE_BASE: Duration = Duration::from_millis(200);
+/// The longest a status naming a missing entity is left unwritten while a stream goes on.
+pub const DEFER_MAX: Duration = Duration::from_secs(300);
 /// The longest a changed status waits because its entity keeps changing.
 pub const SETTLE_MAX: Duration = Duration::from_secs(5);
 /// The first retry after a failed write, doubling per failure.
@@ -55,6 +58,8 @@ pub struct Burst {
     /// (when, the change counter then), oldest first, covering the last [`BURST_WINDOW`].
     samples: VecDeque<(Instant, u64)>,
     hold_since: Option<Instant>,
+    /// The last hold ended at its limit while changes were still coming.
+    streaming: bool,
 }
 
 impl Burst {
@@ -79,6 +84,7 @@ impl Burst {
         self.samples.push_back((now, changes));
         let elapsed = now.saturating_duration_since(since_t).max(BURST_WINDOW);
         let per_second = changes.saturating_sub(since_c) as f64 / elapsed.as_secs_f64();
+        self.streaming = false;
         if per_second < BURST_RATE as f64 {
             self.hold_since = None;
             return None;
@@ -89,9 +95,17 @@ impl Burst {
         if until <= now {
             // Released: the next hold, if the burst goes on, starts from here.
             self.hold_since = None;
+            self.streaming = quiet > now;
             return None;
         }
         Some(until)
+    }
+
+    /// Whether writes were released only because the hold reached its limit, with the stream
+    /// still going: statuses that name a missing entity are then better left for its end, since
+    /// the entity is likely on its way.
+    pub fn streaming(&self) -> bool {
+        self.streaming
     }
 }
 
@@ -149,6 +163,9 @@ pub enum Decision {
     Wait(Instant),
     /// Not in the catalog any more.
     Gone,
+    /// Names an entity that does not exist, while objects are still streaming in: left for the
+    /// end of the stream.
+    Defer,
 }
 
 /// How a failed write is retried.
@@ -286,6 +303,7 @@ pub fn decide(
     me: &EntityRef,
     now: Instant,
     clock: &Time,
+    defer_missing: bool,
 ) -> Decision {
     let (Some(desired), Some(obs)) = (
         crate::status::desired(&state.index, me),
@@ -305,6 +323,14 @@ pub fn decide(
     };
     if let Some(until) = pacing.not_before(me, now) {
         return Decision::Wait(until);
+    }
+    if defer_missing
+        && status
+            .unresolved_refs
+            .iter()
+            .any(|u| u.reason == ProblemReason::NotFound.as_str())
+    {
+        return Decision::Defer;
     }
     let first = mine
         .as_ref()
@@ -383,7 +409,7 @@ mod tests {
         dirty
             .into_iter()
             .map(|me| {
-                let d = decide(s, pacing, &me, now, &clock(100));
+                let d = decide(s, pacing, &me, now, &clock(100), false);
                 (me, d)
             })
             .collect()
@@ -579,7 +605,7 @@ mod tests {
         assert_eq!(pacing.next_due(), Some(t0 + SETTLE_BASE));
         let due = pacing.take_due(t0 + SETTLE_BASE);
         assert!(due.contains(&web));
-        let d = decide(&s, &pacing, &web, t0 + SETTLE_BASE, &clock(100));
+        let d = decide(&s, &pacing, &web, t0 + SETTLE_BASE, &clock(100), false);
         assert_eq!(job(&d).status.unresolved_refs, vec![]);
     }
 
@@ -627,7 +653,7 @@ mod tests {
             .unwrap();
         assert!(matches!(shop.1, Decision::Write(_)));
         assert!(matches!(
-            decide(&s, &pacing, &web, t0, &clock(100)),
+            decide(&s, &pacing, &web, t0, &clock(100), false),
             Decision::Wait(_)
         ));
         // A success clears the backoff.
@@ -666,6 +692,60 @@ mod tests {
     }
 
     #[test]
+    fn while_a_stream_goes_on_statuses_naming_missing_entities_wait_for_its_end() {
+        let mut s = catalog();
+        let now = Instant::now();
+        let web = r(Kind::Component, "web");
+        let team = r(Kind::Group, "team");
+        // web's System has not arrived yet; team resolves.
+        assert_eq!(
+            decide(&s, &Pacing::default(), &web, now, &clock(1), true),
+            Decision::Defer
+        );
+        assert!(matches!(
+            decide(&s, &Pacing::default(), &team, now, &clock(1), true),
+            Decision::Write(_)
+        ));
+        // Once the System is there, web is written, stream or not.
+        apply(
+            &mut s,
+            entity(Kind::System, "shop", &[("owner", "team")]),
+            None,
+        );
+        s.index.take_dirty();
+        assert!(matches!(
+            decide(&s, &Pacing::default(), &web, now, &clock(1), true),
+            Decision::Write(_)
+        ));
+    }
+
+    #[test]
+    fn a_hold_that_reaches_its_limit_mid_stream_says_so() {
+        let mut b = Burst::default();
+        let t0 = Instant::now();
+        let ms = |n: u64| t0 + Duration::from_millis(n);
+        // A change every 100 ms: held from about a second in, released at the limit.
+        let (mut n, mut t) = (0, 0);
+        let mut held = false;
+        loop {
+            t += 100;
+            n += 1;
+            match b.hold(ms(t), n, Some(ms(t))) {
+                Some(_) => held = true,
+                None if held => break,
+                None => assert!(t < 1_500, "not held at {t} ms"),
+            }
+            assert!(!b.streaming());
+        }
+        assert!((31_000..=31_600).contains(&t), "released at {t} ms");
+        assert!(b.streaming(), "released at the limit, changes still coming");
+        // The stream pauses: released because it is quiet, not streaming any more.
+        assert!(b.hold(ms(t + 100), n + 1, Some(ms(t + 100))).is_some());
+        assert_eq!(b.hold(ms(t + 1_100), n + 1, Some(ms(t + 100))), None);
+        assert!(!b.streaming());
+    }
+
+    #[test]
     fn gaining_leadership_re_evaluates_everything_and_then_only_what_changes() {
         let mut s = catalog();
         let mut leading = Leading::default();
@@ -696,7 +776,7 @@ mod tests {
         pacing.failed(&web, Instant::now(), Failure::Transient);
         s.delete(&web);
         assert_eq!(
-            decide(&s, &pacing, &web, Instant::now(), &clock(1)),
+            decide(&s, &pacing, &web, Instant::now(), &clock(1), false),
             Decision::Gone
         );
         pacing.retain(&s);

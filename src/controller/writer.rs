@@ -5,7 +5,7 @@
 //! chunks, with the lock released in between, so watches and the lease task keep running while a
 //! large catalog is evaluated.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tracing::{debug, error, info, warn};
 
 use super::health::Health;
 use super::lease::Leadership;
-use super::plan::{Burst, Decision, Failure, Job, Leading, Pacing, decide};
+use super::plan::{Burst, DEFER_MAX, Decision, Failure, Job, Leading, Pacing, decide};
 use super::state::State;
 use crate::api::{EntityStatus, GROUP, VERSION};
 use crate::metrics::{EntityLabels, Metrics, kind as kind_label};
@@ -166,6 +166,8 @@ impl Writer {
         let mut burst = Burst::default();
         let mut gain = Leading::default();
         let mut first_pass = true;
+        // Statuses naming a missing entity, left for the end of a stream, and since when.
+        let mut deferred = Deferred::default();
         loop {
             // Leading with a lease that has not run out: a replica whose renewals hang counts as
             // not leading, and counts as gaining the lead again once they succeed.
@@ -188,7 +190,13 @@ impl Writer {
             };
             if synced && hold.is_none() {
                 if leader {
-                    self.pass(&mut pacing, &shutdown).await;
+                    let streaming = !first_pass && burst.streaming();
+                    let defer = streaming && !deferred.overdue(Instant::now());
+                    if !defer {
+                        deferred.release(&mut self.state.lock().expect("state lock"));
+                    }
+                    self.pass(&mut pacing, &mut deferred, defer, &shutdown)
+                        .await;
                 }
                 // The leader after its first pass; a standby once it has seen everything.
                 self.health.first_pass_done();
@@ -219,7 +227,13 @@ impl Writer {
 
     /// Writes every status that is due and differs from the observed one, until nothing due is
     /// left.
-    async fn pass(&self, pacing: &mut Pacing, shutdown: &watch::Receiver<bool>) {
+    async fn pass(
+        &self,
+        pacing: &mut Pacing,
+        deferred: &mut Deferred,
+        defer_missing: bool,
+        shutdown: &watch::Receiver<bool>,
+    ) {
         while !*shutdown.borrow() {
             let now = Instant::now();
             let started = now;
@@ -239,9 +253,10 @@ impl Writer {
                 {
                     let s = self.state.lock().expect("state lock");
                     for me in chunk {
-                        match decide(&s, pacing, me, now, &clock) {
+                        match decide(&s, pacing, me, now, &clock, defer_missing) {
                             Decision::Write(job) => jobs.push(*job),
                             Decision::Wait(until) => pacing.wait(me.clone(), until),
+                            Decision::Defer => deferred.add(me.clone(), now),
                             Decision::UpToDate | Decision::Gone => {}
                         }
                     }
@@ -446,6 +461,34 @@ impl Writer {
                     .set(n);
             }
         }
+    }
+}
+
+/// Statuses left for the end of a stream because they name an entity that has not arrived yet.
+#[derive(Default)]
+struct Deferred {
+    refs: HashSet<EntityRef>,
+    since: Option<Instant>,
+}
+
+impl Deferred {
+    fn add(&mut self, me: EntityRef, now: Instant) {
+        self.since.get_or_insert(now);
+        self.refs.insert(me);
+    }
+
+    /// A stream that never ends must not hide a missing entity for ever.
+    fn overdue(&self, now: Instant) -> bool {
+        self.since
+            .is_some_and(|t| now.saturating_duration_since(t) >= DEFER_MAX)
+    }
+
+    /// The stream is over (or it has taken too long): back into the dirty set with them.
+    fn release(&mut self, state: &mut State) {
+        for me in self.refs.drain() {
+            state.index.mark(&me);
+        }
+        self.since = None;
     }
 }
 
