@@ -215,6 +215,14 @@ impl Pacing {
         (due > now).then_some(due)
     }
 
+    /// Whether `me` was written at or after `since`.
+    pub fn written_since(&self, me: &EntityRef, since: Instant) -> bool {
+        self.paces
+            .get(me)
+            .and_then(|p| p.last_write)
+            .is_some_and(|t| t >= since)
+    }
+
     pub fn wait(&mut self, me: EntityRef, until: Instant) {
         self.waiting.insert(me, until);
     }
@@ -303,7 +311,7 @@ pub fn decide(
     me: &EntityRef,
     now: Instant,
     clock: &Time,
-    defer_missing: bool,
+    stream_since: Option<Instant>,
 ) -> Decision {
     let (Some(desired), Some(obs)) = (
         crate::status::desired(&state.index, me),
@@ -324,13 +332,17 @@ pub fn decide(
     if let Some(until) = pacing.not_before(me, now) {
         return Decision::Wait(until);
     }
-    if defer_missing
-        && status
+    if let Some(since) = stream_since {
+        // Mid-stream, write only what is likely final: an entity that names a missing one will
+        // change when it arrives, and one already written during the stream (a hub gaining a
+        // relation with every object) will change again.
+        let missing = status
             .unresolved_refs
             .iter()
-            .any(|u| u.reason == ProblemReason::NotFound.as_str())
-    {
-        return Decision::Defer;
+            .any(|u| u.reason == ProblemReason::NotFound.as_str());
+        if missing || pacing.written_since(me, since) {
+            return Decision::Defer;
+        }
     }
     let first = mine
         .as_ref()
@@ -409,7 +421,7 @@ mod tests {
         dirty
             .into_iter()
             .map(|me| {
-                let d = decide(s, pacing, &me, now, &clock(100), false);
+                let d = decide(s, pacing, &me, now, &clock(100), None);
                 (me, d)
             })
             .collect()
@@ -605,7 +617,7 @@ mod tests {
         assert_eq!(pacing.next_due(), Some(t0 + SETTLE_BASE));
         let due = pacing.take_due(t0 + SETTLE_BASE);
         assert!(due.contains(&web));
-        let d = decide(&s, &pacing, &web, t0 + SETTLE_BASE, &clock(100), false);
+        let d = decide(&s, &pacing, &web, t0 + SETTLE_BASE, &clock(100), None);
         assert_eq!(job(&d).status.unresolved_refs, vec![]);
     }
 
@@ -653,7 +665,7 @@ mod tests {
             .unwrap();
         assert!(matches!(shop.1, Decision::Write(_)));
         assert!(matches!(
-            decide(&s, &pacing, &web, t0, &clock(100), false),
+            decide(&s, &pacing, &web, t0, &clock(100), None),
             Decision::Wait(_)
         ));
         // A success clears the backoff.
@@ -697,13 +709,14 @@ mod tests {
         let now = Instant::now();
         let web = r(Kind::Component, "web");
         let team = r(Kind::Group, "team");
+        let stream = Some(now - Duration::from_secs(40));
         // web's System has not arrived yet; team resolves.
         assert_eq!(
-            decide(&s, &Pacing::default(), &web, now, &clock(1), true),
+            decide(&s, &Pacing::default(), &web, now, &clock(1), stream),
             Decision::Defer
         );
         assert!(matches!(
-            decide(&s, &Pacing::default(), &team, now, &clock(1), true),
+            decide(&s, &Pacing::default(), &team, now, &clock(1), stream),
             Decision::Write(_)
         ));
         // Once the System is there, web is written, stream or not.
@@ -714,7 +727,21 @@ mod tests {
         );
         s.index.take_dirty();
         assert!(matches!(
-            decide(&s, &Pacing::default(), &web, now, &clock(1), true),
+            decide(&s, &Pacing::default(), &web, now, &clock(1), stream),
+            Decision::Write(_)
+        ));
+        // An entity already written during this stream waits for its end; one written before
+        // it began does not.
+        let mut during = Pacing::default();
+        during.succeeded(&web, now - Duration::from_secs(10));
+        assert_eq!(
+            decide(&s, &during, &web, now, &clock(1), stream),
+            Decision::Defer
+        );
+        let mut before = Pacing::default();
+        before.succeeded(&web, now - Duration::from_secs(50));
+        assert!(matches!(
+            decide(&s, &before, &web, now, &clock(1), stream),
             Decision::Write(_)
         ));
     }
@@ -776,7 +803,7 @@ mod tests {
         pacing.failed(&web, Instant::now(), Failure::Transient);
         s.delete(&web);
         assert_eq!(
-            decide(&s, &pacing, &web, Instant::now(), &clock(1), false),
+            decide(&s, &pacing, &web, Instant::now(), &clock(1), None),
             Decision::Gone
         );
         pacing.retain(&s);

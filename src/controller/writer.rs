@@ -168,6 +168,7 @@ impl Writer {
         let mut first_pass = true;
         // Statuses naming a missing entity, left for the end of a stream, and since when.
         let mut deferred = Deferred::default();
+        let mut stream_since: Option<Instant> = None;
         loop {
             // Leading with a lease that has not run out: a replica whose renewals hang counts as
             // not leading, and counts as gaining the lead again once they succeed.
@@ -188,6 +189,13 @@ impl Writer {
             } else {
                 burst.hold(Instant::now(), changes, last_change)
             };
+            // When the current stream began: its first hold. It ends with a release that is not
+            // at the hold's limit.
+            if hold.is_some() {
+                stream_since.get_or_insert_with(Instant::now);
+            } else if !burst.streaming() {
+                stream_since = None;
+            }
             if synced && hold.is_none() {
                 if leader {
                     let streaming = !first_pass && burst.streaming();
@@ -195,7 +203,8 @@ impl Writer {
                     if !defer {
                         deferred.release(&mut self.state.lock().expect("state lock"));
                     }
-                    self.pass(&mut pacing, &mut deferred, defer, &shutdown)
+                    let since = stream_since.filter(|_| defer);
+                    self.pass(&mut pacing, &mut deferred, since, &shutdown)
                         .await;
                 }
                 // The leader after its first pass; a standby once it has seen everything.
@@ -231,7 +240,7 @@ impl Writer {
         &self,
         pacing: &mut Pacing,
         deferred: &mut Deferred,
-        defer_missing: bool,
+        stream_since: Option<Instant>,
         shutdown: &watch::Receiver<bool>,
     ) {
         while !*shutdown.borrow() {
@@ -253,7 +262,7 @@ impl Writer {
                 {
                     let s = self.state.lock().expect("state lock");
                     for me in chunk {
-                        match decide(&s, pacing, me, now, &clock, defer_missing) {
+                        match decide(&s, pacing, me, now, &clock, stream_since) {
                             Decision::Write(job) => jobs.push(*job),
                             Decision::Wait(until) => pacing.wait(me.clone(), until),
                             Decision::Defer => deferred.add(me.clone(), now),
@@ -464,7 +473,8 @@ impl Writer {
     }
 }
 
-/// Statuses left for the end of a stream because they name an entity that has not arrived yet.
+/// Statuses left for the end of a stream: they name an entity that has not arrived yet, or were
+/// already written during it.
 #[derive(Default)]
 struct Deferred {
     refs: HashSet<EntityRef>,
