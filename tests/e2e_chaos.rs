@@ -17,7 +17,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -27,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{http_get, kubectl_path, parse_docs, repo_root};
+use support::{Run, http_get, kubectl_run_on, parse_docs, repo_root};
 
 const GROUP: &str = "catalog.playbill.dev";
 const VERSION: &str = "v1alpha1";
@@ -94,12 +93,6 @@ fn controlplane_bin() -> PathBuf {
         bin.display()
     );
     bin
-}
-
-struct Run {
-    ok: bool,
-    stdout: String,
-    stderr: String,
 }
 
 /// etcd + kube-apiserver in one process over `dir/state`, so that signals to that process are
@@ -204,29 +197,7 @@ impl ControlPlane {
     }
 
     fn kubectl_run(&self, args: &[&str], stdin: Option<&str>) -> Run {
-        let mut cmd = Command::new(kubectl_path());
-        cmd.arg("--kubeconfig").arg(&self.kubeconfig).args(args);
-        cmd.stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("kubectl runs");
-        if let Some(input) = stdin {
-            child
-                .stdin
-                .take()
-                .unwrap()
-                .write_all(input.as_bytes())
-                .unwrap();
-        }
-        let out = child.wait_with_output().unwrap();
-        Run {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
+        kubectl_run_on(&self.kubeconfig, args, stdin)
     }
 
     fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> String {
@@ -1006,19 +977,7 @@ fn api_server_frozen_for_30_seconds() {
     converged(&cp, &dir, &[], Duration::from_secs(120));
     let (w0, _) = op.quiet();
     let client = cp.client(&rt);
-    let targets: Vec<Value> = components(&objs).into_iter().take(20).collect();
-    rt.block_on(async {
-        for (i, o) in targets.iter().enumerate() {
-            // An owner that does not exist: a visible change of Ready, not just observedGeneration.
-            merge_patch(
-                &client,
-                o,
-                json!({"spec": {"owner": format!("nobody-{i}")}}),
-            )
-            .await
-            .unwrap();
-        }
-    });
+    dangle_owners(&rt, &client, &objs, 20);
     signal(cp.pid(), "STOP");
     std::thread::sleep(Duration::from_secs(30));
     signal(cp.pid(), "CONT");
@@ -1152,18 +1111,7 @@ fn forced_watch_expiry_410() {
     proxy.cut();
     let cut = Instant::now();
     let client = cp.client(&rt);
-    let targets: Vec<Value> = components(&objs).into_iter().take(15).collect();
-    rt.block_on(async {
-        for (i, o) in targets.iter().enumerate() {
-            merge_patch(
-                &client,
-                o,
-                json!({"spec": {"owner": format!("nobody-{i}")}}),
-            )
-            .await
-            .unwrap();
-        }
-    });
+    dangle_owners(&rt, &client, &objs, 15);
     // Proof that a watch resumed from there now expires: the same request the operator's
     // watcher will make, asked directly.
     let path = format!(
@@ -1274,18 +1222,7 @@ fn leader_frozen_past_its_lease() {
     );
     let takeover = frozen.elapsed();
     let client = cp.client(&rt);
-    let targets: Vec<Value> = components(&objs).into_iter().take(20).collect();
-    rt.block_on(async {
-        for (i, o) in targets.iter().enumerate() {
-            merge_patch(
-                &client,
-                o,
-                json!({"spec": {"owner": format!("nobody-{i}")}}),
-            )
-            .await
-            .unwrap();
-        }
-    });
+    dangle_owners(&rt, &client, &objs, 20);
     converged(&cp, &dir, &[], Duration::from_secs(120));
     // Well past the lease: the ex-leader has been frozen for at least three lease durations.
     while frozen.elapsed() < Duration::from_secs(12) {
@@ -1703,4 +1640,17 @@ fn undecodable_object() {
         w2 <= n + 1.0 + IN_FLIGHT,
         "[{scenario}] {w2} status writes for {n} objects and one edit"
     );
+}
+
+/// Points the owner of the first `n` Components at Groups that do not exist: a visible change of
+/// Ready, not just of observedGeneration.
+fn dangle_owners(rt: &tokio::runtime::Runtime, client: &kube::Client, objs: &[Value], n: usize) {
+    let targets: Vec<Value> = components(objs).into_iter().take(n).collect();
+    rt.block_on(async {
+        for (i, o) in targets.iter().enumerate() {
+            merge_patch(client, o, json!({"spec": {"owner": format!("nobody-{i}")}}))
+                .await
+                .unwrap();
+        }
+    });
 }

@@ -67,8 +67,13 @@ impl From<Output> for Run {
 
 /// Runs kubectl with `args`, feeding `stdin` if given.
 pub fn kubectl_run(args: &[&str], stdin: Option<&str>) -> Run {
+    kubectl_run_on(&kubeconfig(), args, stdin)
+}
+
+/// Runs kubectl against the cluster of `kubeconfig` (a test's private control plane, say).
+pub fn kubectl_run_on(kubeconfig: &Path, args: &[&str], stdin: Option<&str>) -> Run {
     let mut cmd = Command::new(kubectl_path());
-    cmd.arg("--kubeconfig").arg(kubeconfig()).args(args);
+    cmd.arg("--kubeconfig").arg(kubeconfig).args(args);
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
