@@ -67,7 +67,7 @@ pub struct State {
     relisting: HashMap<Kind, HashSet<EntityRef>>,
     /// When the oldest unwritten change was seen.
     pub pending_since: Option<Instant>,
-    /// When the latest change was seen, and how many were seen in all: the writer reads a burst
+    /// When the latest change was seen, and how many were seen in all: the writer reads a stream
     /// from them.
     pub last_change: Option<Instant>,
     pub changes: u64,

@@ -192,6 +192,9 @@ impl Writer {
             // When the current stream began: its first hold. It ends with a release that is not
             // at the hold's limit.
             if hold.is_some() {
+                if stream_since.is_none() {
+                    info!("objects are streaming in: holding writes until they pause");
+                }
                 stream_since.get_or_insert_with(Instant::now);
             } else if !burst.streaming() {
                 stream_since = None;
