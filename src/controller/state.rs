@@ -180,9 +180,10 @@ impl State {
             // same spec while the watch was away: either way compare.
             self.index.mark(&me);
         }
-        // Only news counts towards a stream: not our own writes coming back, not a re-list
-        // replaying what is already known.
-        if spec_changed || status_changed || recreated {
+        // Only news counts towards a stream: a spec that changed, an object that is new. Not a
+        // status (our own writes come back, sometimes before their response is recorded), not a
+        // re-list replaying what is already known.
+        if spec_changed || recreated {
             self.changed();
         }
     }
