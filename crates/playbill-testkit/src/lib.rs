@@ -381,6 +381,37 @@ impl Rng {
     }
 }
 
+/// How a live object's status differs from the status `want` computed offline (`playbill
+/// resolve`), ignoring what only the live object can know: transition times and the generation.
+/// Empty when they agree and the status describes the object's current generation.
+pub fn status_mismatches(
+    r: &str,
+    want: &serde_json::Value,
+    obj: &serde_json::Value,
+) -> Vec<String> {
+    let mut want = want.clone();
+    let mut got = obj["status"].clone();
+    for v in [&mut want, &mut got] {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("observedGeneration");
+        }
+        for c in v["conditions"].as_array_mut().into_iter().flatten() {
+            if let Some(c) = c.as_object_mut() {
+                c.remove("lastTransitionTime");
+                c.remove("observedGeneration");
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if want != got {
+        out.push(format!("{r}:\n want {want}\n  got {got}"));
+    }
+    if obj["status"]["observedGeneration"] != obj["metadata"]["generation"] {
+        out.push(format!("{r}: observedGeneration behind"));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
