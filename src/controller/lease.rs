@@ -248,24 +248,7 @@ impl Elector {
                 "leaseTransitions": spec.lease_transitions.unwrap_or(0) + i32::from(holder.is_some()),
             }),
         };
-        // The resourceVersion makes the patch conditional: two replicas racing for the same
-        // lease cannot both win.
-        let patch = json!({
-            "metadata": {"resourceVersion": lease.metadata.resource_version},
-            "spec": spec_patch,
-        });
-        match self
-            .api
-            .patch(
-                &self.config.name,
-                &PatchParams {
-                    field_manager: Some(LEASE_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await
-        {
+        match self.patch_if_unchanged(&lease, spec_patch).await {
             Ok(_) => Ok(Outcome::Leading),
             Err(kube::Error::Api(e)) if e.code == 409 => Ok(Outcome::Following),
             Err(e) => Err(e),
@@ -282,22 +265,31 @@ impl Elector {
         if holder != Some(self.config.identity.as_str()) {
             return Ok(());
         }
-        let patch = json!({
-            "metadata": {"resourceVersion": lease.metadata.resource_version},
-            "spec": {"holderIdentity": null, "renewTime": null, "acquireTime": null},
-        });
-        self.api
-            .patch(
-                &self.config.name,
-                &PatchParams {
-                    field_manager: Some(LEASE_MANAGER.to_owned()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
-            .await?;
+        let spec = json!({"holderIdentity": null, "renewTime": null, "acquireTime": null});
+        self.patch_if_unchanged(&lease, spec).await?;
         info!(identity = %self.config.identity, "released the lease");
         Ok(())
+    }
+
+    /// Merges `spec` into the Lease, only if it is still the version read as `lease`: the
+    /// resourceVersion makes the patch conditional, so two replicas racing for the same lease
+    /// cannot both win (the loser gets 409 Conflict).
+    async fn patch_if_unchanged(
+        &self,
+        lease: &Lease,
+        spec: serde_json::Value,
+    ) -> Result<Lease, kube::Error> {
+        let patch = json!({
+            "metadata": {"resourceVersion": lease.metadata.resource_version},
+            "spec": spec,
+        });
+        let params = PatchParams {
+            field_manager: Some(LEASE_MANAGER.to_owned()),
+            ..PatchParams::default()
+        };
+        self.api
+            .patch(&self.config.name, &params, &Patch::Merge(&patch))
+            .await
     }
 }
 
