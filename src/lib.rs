@@ -19,4 +19,4 @@ pub mod yaml;
 
 /// The pure core lives in its own crate so nothing in it can reach the cluster; re-exported so
 /// `playbill::model` and `playbill::index` paths keep working.
-pub use playbill_core::{index, model};
+pub use playbill_core::{consent, index, model};
