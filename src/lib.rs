@@ -15,6 +15,7 @@ pub mod metrics;
 pub mod plugin;
 pub mod resolve;
 pub mod status;
+pub mod tenancy;
 pub mod yaml;
 
 /// The pure core lives in its own crate so nothing in it can reach the cluster; re-exported so

@@ -214,6 +214,29 @@ impl Consents {
         labels || grants
     }
 
+    /// Every grant, as `(namespace, name)`.
+    pub fn grant_names(&self) -> Vec<(String, String)> {
+        self.grants
+            .iter()
+            .flat_map(|(ns, g)| g.keys().map(move |name| (ns.clone(), name.clone())))
+            .collect()
+    }
+
+    /// Grant `name` in `namespace`.
+    pub fn grant(&self, namespace: &str, name: &str) -> Option<&Grant> {
+        self.grants.get(&namespace.to_ascii_lowercase())?.get(name)
+    }
+
+    /// The labels of `namespace`, if known.
+    pub fn labels(&self, namespace: &str) -> Option<&BTreeMap<String, String>> {
+        self.labels.get(&namespace.to_ascii_lowercase())
+    }
+
+    /// Every namespace whose labels are known.
+    pub fn namespaces(&self) -> Vec<String> {
+        self.labels.keys().cloned().collect()
+    }
+
     /// Whether any grant anywhere selects namespaces by label, so that a label change matters.
     pub fn selects_by_label(&self) -> bool {
         self.grants
