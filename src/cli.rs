@@ -9,8 +9,8 @@ use std::process::ExitCode;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use playbill::backstage::{ExportArgs, ImportArgs, export, import};
 use playbill::catalog::CatalogObject;
-use playbill::consent::{Consents, CrossNamespaceRefs};
 use playbill::cluster::Coverage;
+use playbill::consent::{Consents, CrossNamespaceRefs};
 use playbill::graph::GraphArgs;
 use playbill::manifest::ManifestError;
 

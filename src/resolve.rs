@@ -128,4 +128,31 @@ spec: {type: team, children: []}
         );
         assert_eq!(run(catalog.into(), CrossNamespaceRefs::Allow), granted);
     }
+
+    #[test]
+    fn the_example_grants_make_consent_mode_resolve_the_example_catalog_as_allow_does() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let catalog = format!("{root}/examples/catalog");
+        let grants = format!("{root}/examples/consent");
+        let now = Time(Default::default());
+        let read = |paths: &[String]| crate::manifest::read_inputs(paths).unwrap();
+        let allow = resolve(&read(std::slice::from_ref(&catalog)), "default", 1000, &now).unwrap();
+        let consent = |paths: &[String]| {
+            resolve_with(
+                &read(paths),
+                "default",
+                1000,
+                CrossNamespaceRefs::Consent,
+                &now,
+            )
+            .unwrap()
+        };
+        assert_eq!(consent(&[catalog.clone(), grants]), allow);
+        let refused = consent(&[catalog]);
+        assert!(refused.values().any(|s| {
+            s.unresolved_refs
+                .iter()
+                .any(|u| u.reason == "RefNotPermitted")
+        }));
+    }
 }

@@ -420,7 +420,12 @@ mod tests {
         .map(Reason::as_str);
         assert_eq!(
             problem,
-            ["NotFound", "InvalidKind", "InvalidReference", "RefNotPermitted"]
+            [
+                "NotFound",
+                "InvalidKind",
+                "InvalidReference",
+                "RefNotPermitted"
+            ]
         );
     }
 

@@ -154,7 +154,11 @@ mod tests {
         let team = EntityRef::of(Kind::Group, "teams", "sre");
         assert!(c.permits("shop", RelationType::OwnedBy, &team));
         assert!(!c.permits("payments", RelationType::OwnedBy, &team));
-        assert!(!c.permits("shop", RelationType::PartOf, &EntityRef::of(Kind::System, "teams", "s")));
+        assert!(!c.permits(
+            "shop",
+            RelationType::PartOf,
+            &EntityRef::of(Kind::System, "teams", "s")
+        ));
         // A grant without a namespace is in the default one; the name label is always there.
         let org = EntityRef::of(Kind::Group, "org", "eng");
         assert!(c.permits("payments", RelationType::OwnedBy, &org));

@@ -34,7 +34,13 @@ fn relations(obj: &Value) -> Vec<String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|r| format!("{} {}", r["type"].as_str().unwrap(), r["targetRef"].as_str().unwrap()))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["type"].as_str().unwrap(),
+                r["targetRef"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
@@ -161,15 +167,27 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
 "#
     );
     let run = as_tenant(&["apply", "-f", "-"], Some(&web));
-    assert!(run.ok, "the tenant writes in its own namespace: {}", run.stderr);
+    assert!(
+        run.ok,
+        "the tenant writes in its own namespace: {}",
+        run.stderr
+    );
     // ...but may not write in team-b, nor grant itself consent there.
     let sneak = format!(
         "apiVersion: catalog.playbill.dev/v1alpha1\nkind: CatalogGrant\nmetadata: {{name: me, namespace: {b}}}\nspec: {{from: {{all: true}}}}\n"
     );
     let run = as_tenant(&["apply", "-f", "-"], Some(&sneak));
-    assert!(!run.ok && run.stderr.contains("forbidden"), "{}", run.stderr);
+    assert!(
+        !run.ok && run.stderr.contains("forbidden"),
+        "{}",
+        run.stderr
+    );
     let run = as_tenant(&["get", "cataloggrants", "-n", &a], None);
-    assert!(run.ok, "a namespace editor reads its grants: {}", run.stderr);
+    assert!(
+        run.ok,
+        "a namespace editor reads its grants: {}",
+        run.stderr
+    );
 
     let parts = |sys: &Value| -> Vec<String> {
         relations(sys)
@@ -188,7 +206,11 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
     let sys = get("system", &b, "payments");
     assert_eq!(parts(&sys), own_parts);
     assert_eq!(sys["status"]["parts"], 2);
-    assert!(!relations(&get("component", &a, "web")).iter().any(|r| r.contains(&b)));
+    assert!(
+        !relations(&get("component", &a, "web"))
+            .iter()
+            .any(|r| r.contains(&b))
+    );
     // Nor in the HTTP export.
     let (code, body) = http_get(
         op.port,
@@ -225,10 +247,14 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
     // Revoked: gone again, and web is told why.
     kubectl(&["delete", "cataloggrant", "team-a-parts", "-n", &b], None);
     let revoked = Instant::now();
-    wait_for(Duration::from_secs(30), "the revocation takes effect", || {
-        parts(&get("system", &b, "payments")) == own_parts
-            && unresolved_reasons(&get("component", &a, "web")) == ["RefNotPermitted"]
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the revocation takes effect",
+        || {
+            parts(&get("system", &b, "payments")) == own_parts
+                && unresolved_reasons(&get("component", &a, "web")) == ["RefNotPermitted"]
+        },
+    );
     println!("revocation took effect in {:?}", revoked.elapsed());
 
     // The flood: 1000 Components in team-a claim team-b's System. The cap is 100 listed per
@@ -243,7 +269,14 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
     assert!(run.ok, "{}", run.stderr);
     wait_for(Duration::from_secs(120), "every fake part refused", || {
         let out = kubectl(
-            &["get", "components", "-n", &a, "-o", "jsonpath={range .items[*]}{.status.unresolvedRefs[0].reason}{\"\\n\"}{end}"],
+            &[
+                "get",
+                "components",
+                "-n",
+                &a,
+                "-o",
+                "jsonpath={range .items[*]}{.status.unresolvedRefs[0].reason}{\"\\n\"}{end}",
+            ],
             None,
         );
         out.lines().filter(|l| *l == "RefNotPermitted").count() == 1001

@@ -38,11 +38,7 @@ use crate::model::{Kind, RelationType};
         priority = 1
     ),
     printcolumn(name = "Kinds", type_ = "string", json_path = ".spec.to.kinds"),
-    printcolumn(
-        name = "Relations",
-        type_ = "string",
-        json_path = ".spec.to.relations"
-    ),
+    printcolumn(name = "Relations", type_ = "string", json_path = ".spec.to.relations"),
     printcolumn(
         name = "Age",
         type_ = "date",
@@ -99,7 +95,10 @@ pub struct GrantSource {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(transparent)]
 pub struct NamespaceName(
-    #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 63),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+    )]
     pub String,
 );
 

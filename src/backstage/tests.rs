@@ -542,7 +542,11 @@ fn export_drops_tool_and_bridge_annotations_and_adds_server_fields_on_request() 
         (&without.metadata.uid, &without.metadata.etag),
         (&None, &None)
     );
-    let bare = export::export(&export_objects_sample(), export::Options::default(), &crate::consent::Consents::default());
+    let bare = export::export(
+        &export_objects_sample(),
+        export::Options::default(),
+        &crate::consent::Consents::default(),
+    );
     assert!(bare.entities.iter().all(|e| e.relations.is_none()));
 }
 
@@ -561,7 +565,11 @@ fn objects_whose_spec_does_not_fit_are_reported_not_exported() {
     );
     assert!(broken.entity.is_err());
     broken.namespace = "default".into();
-    let out = export::export(&[broken], export::Options::default(), &crate::consent::Consents::default());
+    let out = export::export(
+        &[broken],
+        export::Options::default(),
+        &crate::consent::Consents::default(),
+    );
     assert!(out.entities.is_empty());
     assert_eq!(out.skipped.len(), 1);
     assert!(out.skipped[0].contains("owner"), "{:?}", out.skipped);

@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
-use kube::api::Api;
-use kube::core::error_boundary::DeserializeGuard;
-use kube::core::PartialObjectMeta;
-use kube::runtime::watcher;
 use kube::ResourceExt;
+use kube::api::Api;
+use kube::core::PartialObjectMeta;
+use kube::core::error_boundary::DeserializeGuard;
+use kube::runtime::watcher;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
@@ -122,10 +122,9 @@ pub async fn watch_namespaces(
         || watcher(api.clone(), watcher::Config::default()),
         |event| {
             let mut s = state.lock().expect("state lock");
-            let labels =
-                |m: &PartialObjectMeta<Namespace>| -> BTreeMap<String, String> {
-                    m.labels().clone()
-                };
+            let labels = |m: &PartialObjectMeta<Namespace>| -> BTreeMap<String, String> {
+                m.labels().clone()
+            };
             match event {
                 watcher::Event::Init => s.begin_namespace_relist(),
                 watcher::Event::InitApply(n) | watcher::Event::Apply(n) => {

@@ -71,7 +71,12 @@ pub struct Config {
     /// How references from one namespace to an entity in another are treated: allow (every
     /// reference counts, as in Backstage) or consent (only if a CatalogGrant in the target's
     /// namespace permits it; the operator then also watches CatalogGrants and Namespaces).
-    #[arg(long, env = "PLAYBILL_CROSS_NAMESPACE_REFS", value_enum, default_value = "allow")]
+    #[arg(
+        long,
+        env = "PLAYBILL_CROSS_NAMESPACE_REFS",
+        value_enum,
+        default_value = "allow"
+    )]
     pub cross_namespace_refs: crate::tenancy::CrossNamespaceRefsArg,
     /// Shut down when standard input closes: lets a supervising process (such as the test suite)
     /// end the operator by exiting.
@@ -207,7 +212,10 @@ pub async fn run(config: Config) -> Result<()> {
     spawn_watch::<Domain>(&shared, &mut resources);
     spawn_watch::<Group>(&shared, &mut resources);
     spawn_watch::<User>(&shared, &mut resources);
-    info!(cross_namespace_refs = mode.as_str(), "references across namespaces");
+    info!(
+        cross_namespace_refs = mode.as_str(),
+        "references across namespaces"
+    );
     if mode == crate::consent::CrossNamespaceRefs::Consent {
         health.watch_consents();
         tokio::spawn(consent::watch_grants(

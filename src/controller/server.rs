@@ -61,13 +61,7 @@ async fn export(
             format!("cannot list the catalog: {e}"),
         )
     })?;
-    let consents = s
-        .state
-        .lock()
-        .expect("state lock")
-        .index
-        .consents()
-        .clone();
+    let consents = s.state.lock().expect("state lock").index.consents().clone();
     let out = export::export(&objects, options, &consents);
     for skipped in &out.skipped {
         tracing::warn!(object = %skipped, "export: skipped");

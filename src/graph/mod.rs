@@ -170,7 +170,13 @@ pub struct Input {
 impl Input {
     /// Draws the view in `format`.
     pub fn draw(&self, format: Format) -> Result<String, GraphError> {
-        draw(&self.objects, &self.scope, &self.view, &self.consents, format)
+        draw(
+            &self.objects,
+            &self.scope,
+            &self.view,
+            &self.consents,
+            format,
+        )
     }
 }
 

@@ -4,7 +4,7 @@ use playbill_testkit::Rng;
 
 use super::*;
 use crate::consent::{CrossNamespaceRefs, Grant, GrantFrom, LabelSelector};
-use crate::model::{RefCollector, catalog_relations, catalog_relations_where};
+use crate::model::{RefCollector, catalog_relations_where};
 
 fn entity(kind: Kind, ns: &str, name: &str, refs: RefCollector) -> Entity {
     Entity {
