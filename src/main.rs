@@ -47,6 +47,11 @@ enum Command {
         /// At most this many relations of one type are listed per entity.
         #[arg(long, default_value_t = playbill::index::DEFAULT_MAX_RELATIONS_PER_TYPE)]
         max_relations_per_type: usize,
+        /// How references across namespaces count, as the operator's --cross-namespace-refs:
+        /// allow (every reference, as in Backstage) or consent (only those a CatalogGrant in the
+        /// target's namespace, among the manifests, permits).
+        #[arg(long, value_enum, default_value = "allow")]
+        cross_namespace_refs: playbill::tenancy::CrossNamespaceRefsArg,
     },
 }
 
@@ -107,6 +112,12 @@ fn main() -> ExitCode {
             paths,
             namespace,
             max_relations_per_type,
-        } => cli::resolve(&paths, &namespace, max_relations_per_type),
+            cross_namespace_refs,
+        } => cli::resolve(
+            &paths,
+            &namespace,
+            max_relations_per_type,
+            cross_namespace_refs.into(),
+        ),
     }
 }

@@ -2,12 +2,17 @@
 //! each resource to the pure model's [`Entity`].
 
 mod fields;
+mod grant;
 mod kinds;
 mod status;
 pub mod validate;
 
 pub use fields::{
     CommonFields, EntityRefString, ExtraFields, KindedRefString, Link, ListRefString, Profile, Tag,
+};
+pub use grant::{
+    CatalogGrant, CatalogGrantSpec, GrantKind, GrantRelation, GrantSource, GrantTarget,
+    NamespaceName,
 };
 pub use kinds::*;
 pub use status::{EntityStatus, RelationEntry, UnresolvedRef};
@@ -164,10 +169,17 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// Every CRD Playbill defines: the catalog kinds, then CatalogGrant.
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    let mut all = crds();
+    all.push(CatalogGrant::crd());
+    all
+}
+
 /// Every CRD as one multi-document YAML stream: the bytes committed under `crds/`.
 pub fn crds_yaml() -> Result<String, serde_norway::Error> {
     let mut out = String::new();
-    for crd in crds() {
+    for crd in all_crds() {
         out.push_str("---\n");
         out.push_str(&serde_norway::to_string(&crd)?);
     }

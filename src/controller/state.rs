@@ -1,10 +1,11 @@
 //! What the operator knows: the relation index, and for every object the status last observed
 //! on the API server. Fed by the watches, drained by the status writer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use crate::api::EntityStatus;
+use crate::consent::{CrossNamespaceRefs, Grant};
 use crate::index::RelationIndex;
 use crate::model::{Entity, EntityRef, Kind};
 
@@ -71,6 +72,12 @@ pub struct State {
     /// from them.
     pub last_change: Option<Instant>,
     pub changes: u64,
+    /// In consent mode: whether the grants and the namespaces have been listed once, and what a
+    /// re-list of each has returned so far.
+    grants_synced: bool,
+    namespaces_synced: bool,
+    relisting_grants: Option<HashSet<(String, String)>>,
+    relisting_namespaces: Option<HashSet<String>>,
 }
 
 impl State {
@@ -81,8 +88,75 @@ impl State {
         }
     }
 
+    /// Every watch has listed once: the seven kinds, and in consent mode the grants and the
+    /// namespaces (a status written before the grants are known would refuse what they permit).
     pub fn all_synced(&self) -> bool {
         Kind::ALL.iter().all(|k| self.synced.contains(k))
+            && (self.index.consents().mode() == CrossNamespaceRefs::Allow
+                || (self.grants_synced && self.namespaces_synced))
+    }
+
+    pub fn begin_grant_relist(&mut self) {
+        self.relisting_grants = Some(HashSet::new());
+    }
+
+    /// Records a CatalogGrant added or changed.
+    pub fn apply_grant(&mut self, namespace: &str, name: &str, grant: Grant) {
+        if let Some(seen) = &mut self.relisting_grants {
+            seen.insert((namespace.to_ascii_lowercase(), name.to_owned()));
+        }
+        if self.index.upsert_grant(namespace, name, grant) {
+            self.changed();
+        }
+    }
+
+    pub fn delete_grant(&mut self, namespace: &str, name: &str) {
+        if self.index.remove_grant(namespace, name) {
+            self.changed();
+        }
+    }
+
+    /// Ends a re-list of the grants: those it did not return are gone.
+    pub fn end_grant_relist(&mut self) {
+        let seen = self.relisting_grants.take().unwrap_or_default();
+        for (ns, name) in self.index.consents().grant_names() {
+            if !seen.contains(&(ns.clone(), name.clone())) {
+                self.delete_grant(&ns, &name);
+            }
+        }
+        self.grants_synced = true;
+    }
+
+    pub fn begin_namespace_relist(&mut self) {
+        self.relisting_namespaces = Some(HashSet::new());
+    }
+
+    /// Records a namespace's labels.
+    pub fn apply_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        if let Some(seen) = &mut self.relisting_namespaces {
+            seen.insert(name.to_ascii_lowercase());
+        }
+        if self.index.upsert_namespace(name, labels) {
+            self.changed();
+        }
+    }
+
+    /// A namespace is gone, and its grants with it.
+    pub fn delete_namespace(&mut self, name: &str) {
+        if self.index.remove_namespace(name) {
+            self.changed();
+        }
+    }
+
+    /// Ends a re-list of the namespaces: those it did not return are gone.
+    pub fn end_namespace_relist(&mut self) {
+        let seen = self.relisting_namespaces.take().unwrap_or_default();
+        for ns in self.index.consents().namespaces() {
+            if !seen.contains(&ns) {
+                self.delete_namespace(&ns);
+            }
+        }
+        self.namespaces_synced = true;
     }
 
     pub fn begin_relist(&mut self, kind: Kind) {

@@ -9,5 +9,5 @@ pub mod rules;
 pub use entity::{Entity, ParsedRef, RawRef, RefCollector};
 pub use kind::{Kind, RelationType};
 pub use reference::{EntityRef, RefError, parse_ref, split_ref};
-pub use relations::{Relation, catalog_relations};
+pub use relations::{Relation, catalog_relations, catalog_relations_where};
 pub use rules::{Hierarchy, RULES, RefRule, rule, rules_for};
