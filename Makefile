@@ -22,6 +22,7 @@ help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
+	@echo "                   CROSS_NAMESPACE_REFS=consent: the operator in consent mode"
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
 	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
 	@echo "make crds          regenerate crds/ from the Rust types"
@@ -92,10 +93,13 @@ test-backstage:
 
 # The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 # It runs the release operator that the first line builds.
+# CROSS_NAMESPACE_REFS=consent runs the operator in consent mode, each bench namespace granting
+# the other three everything.
 N ?= 1000
+CROSS_NAMESPACE_REFS ?= allow
 bench: $(CLUSTER_DEP)
 	$(CARGO) build --locked --release -p playbill
-	$(CARGO) run --locked --release -p playbill-bench -- --n $(N)
+	$(CARGO) run --locked --release -p playbill-bench -- --n $(N) --cross-namespace-refs $(CROSS_NAMESPACE_REFS)
 
 cluster-up:
 	@scripts/cluster.sh up
