@@ -46,6 +46,11 @@ fn spec_schemas() -> &'static HashMap<String, Value> {
     })
 }
 
+/// The `spec` schema of a `kind` object, as its generated CRD carries it.
+pub fn spec_schema(kind: Kind) -> Option<&'static Value> {
+    spec_schemas().get(kind.name())
+}
+
 /// Compiled regexes, by source: the schemas use a handful of patterns over and over.
 fn regex(pattern: &str) -> Option<Regex> {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
