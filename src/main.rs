@@ -28,7 +28,12 @@ enum Command {
         log_format: LogFormat,
     },
     /// Print every catalog CRD as multi-document YAML (the same bytes as crds/).
-    Crds,
+    Crds {
+        /// Print instead the chart template of the admission policy that warns about unknown keys
+        /// in spec (charts/playbill/templates/unknown-keys-policy.yaml).
+        #[arg(long)]
+        policy: bool,
+    },
     /// Convert Backstage catalog-info.yaml files into Playbill manifests for `kubectl apply -f -`.
     Import(playbill::backstage::ImportArgs),
     /// Print the catalog as Backstage entities, with their relations.
@@ -96,10 +101,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Crds => match playbill::api::crds_yaml() {
+        Command::Crds { policy: false } => match playbill::api::crds_yaml() {
             Ok(yaml) => print(&yaml),
             Err(e) => fail(format!("cannot render CRDs: {e}")),
         },
+        Command::Crds { policy: true } => print(&playbill::api::policy::chart_template()),
         Command::Import(args) => cli::import(&args),
         Command::Export(args) => cli::export(&args),
         Command::Graph(args) => cli::graph(&args),

@@ -3,6 +3,7 @@
 
 mod fields;
 mod kinds;
+pub mod policy;
 mod status;
 pub mod validate;
 
