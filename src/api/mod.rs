@@ -158,14 +158,17 @@ pub fn known_fields(kind: Kind) -> Vec<&'static str> {
 /// The keys among `keys` (of a `kind` object's spec) that the kind has no field for and that are
 /// not custom (`x-` prefixed or listed in `custom_annotation`, the value of the
 /// catalog.playbill.dev/custom-keys annotation), each with its warning; at most
-/// [`MAX_UNKNOWN_FIELDS`].
+/// [`MAX_UNKNOWN_FIELDS`], those with a suggestion first.
 pub fn unknown_fields<'a>(
     kind: Kind,
     keys: impl IntoIterator<Item = &'a str>,
     custom_annotation: Option<&str>,
 ) -> Vec<UnknownField> {
     let custom = crate::model::custom_keys(custom_annotation);
-    crate::model::unknown_keys(keys, &known_fields(kind), &custom)
+    let mut unknown = crate::model::unknown_keys(keys, &known_fields(kind), &custom);
+    // The likely typos, those with a suggestion, first (as the admission warnings list them).
+    unknown.sort_by_key(|u| u.suggestion.is_none());
+    unknown
         .into_iter()
         .take(MAX_UNKNOWN_FIELDS)
         .map(|u| UnknownField {

@@ -233,12 +233,12 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("spec.region", None, "spec.region is not a field of Component"),
                 (
                     "spec.sytem",
                     Some("spec.system"),
                     "spec.sytem is not a field of Component; did you mean spec.system?"
                 ),
+                ("spec.region", None, "spec.region is not a field of Component"),
             ]
         );
     }
