@@ -53,6 +53,23 @@ enum Command {
         #[arg(long, default_value_t = playbill::index::DEFAULT_MAX_RELATIONS_PER_TYPE)]
         max_relations_per_type: usize,
     },
+    /// Check manifests for CI or a pre-commit hook: every schema, CEL, metadata and reference
+    /// problem in one run, as FILE:LINE: FIELD: message. Unknown keys in spec and references to
+    /// entities not in the given files are warnings; exits 1 on any error.
+    Validate {
+        /// Manifest files or directories (walked); `-` reads stdin.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// The namespace of objects that do not name one.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = playbill::check::Output::Text)]
+        output: playbill::check::Output,
+        /// Treat warnings as errors: exit 1 on any.
+        #[arg(long)]
+        strict: bool,
+    },
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -114,5 +131,11 @@ fn main() -> ExitCode {
             namespace,
             max_relations_per_type,
         } => cli::resolve(&paths, &namespace, max_relations_per_type),
+        Command::Validate {
+            paths,
+            namespace,
+            output,
+            strict,
+        } => cli::validate(&paths, &namespace, output, strict),
     }
 }
