@@ -99,7 +99,12 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
     };
     let mut read: Vec<Read> = Vec::new();
     let mut index = RelationIndex::default();
-    let push = |report: &mut Report, base: &Finding, lines: &FieldLines, field: &str, severity, message: String| {
+    let push = |report: &mut Report,
+                base: &Finding,
+                lines: &FieldLines,
+                field: &str,
+                severity,
+                message: String| {
         report.findings.push(Finding {
             line: lines.line(field),
             field: field.to_owned(),
@@ -148,7 +153,14 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
             base.object = Some(entity_ref.to_string());
             let errors = validate_object(kind, &value);
             for e in &errors {
-                push(&mut report, &base, &lines, &e.path, Severity::Error, e.message.clone());
+                push(
+                    &mut report,
+                    &base,
+                    &lines,
+                    &e.path,
+                    Severity::Error,
+                    e.message.clone(),
+                );
             }
             if let Some(spec) = value["spec"].as_object() {
                 let custom = meta["annotations"][CUSTOM_KEYS_ANNOTATION].as_str();
@@ -156,7 +168,14 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
                     let prefix = format!("{} is ", u.field);
                     let message = u.message.strip_prefix(&prefix).unwrap_or(&u.message);
                     let message = message.to_owned();
-                    push(&mut report, &base, &lines, &u.field, Severity::Warning, message);
+                    push(
+                        &mut report,
+                        &base,
+                        &lines,
+                        &u.field,
+                        Severity::Warning,
+                        message,
+                    );
                 }
             }
             // References are resolved only for objects admission would accept.
@@ -189,7 +208,14 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
                 ProblemReason::NotFound => format!("{} is not in the given files", p.target),
                 _ => p.message.clone(),
             };
-            push(&mut report, &r.finding_base, &r.lines, &p.field, severity, message);
+            push(
+                &mut report,
+                &r.finding_base,
+                &r.lines,
+                &p.field,
+                severity,
+                message,
+            );
         }
         if cycle {
             let message = resolution.readiness.message.clone();
@@ -198,13 +224,19 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
                 .strip_prefix(&format!("{field}: "))
                 .unwrap_or(&message)
                 .to_owned();
-            push(&mut report, &r.finding_base, &r.lines, &field, Severity::Error, message);
+            push(
+                &mut report,
+                &r.finding_base,
+                &r.lines,
+                &field,
+                Severity::Error,
+                message,
+            );
         }
     }
     report.findings.sort_by(|a, b| {
-        (&a.file, a.document, a.line, &a.field, a.severity).cmp(&(
-            &b.file, b.document, b.line, &b.field, b.severity,
-        ))
+        (&a.file, a.document, a.line, &a.field, a.severity)
+            .cmp(&(&b.file, b.document, b.line, &b.field, b.severity))
     });
     report.findings.dedup();
     report

@@ -93,12 +93,23 @@ fn every_problem_of_a_file_is_reported_at_once_with_its_line() {
     assert_eq!(run.code, 1, "{}{}", run.stdout, run.stderr);
     let want = [
         format!("{file}:6: spec.owner: Required value"),
-        format!("{file}:9: spec.sytem: warning: not a field of Component; did you mean spec.system?"),
-        format!("{file}:12: spec.tags[1]: must be lowercase a-z, 0-9, ':', '+' or '#', in words joined by single '-' (e.g. java, python:3, c++)"),
-        format!("{file}:14: spec.dependsOn[0]: must name the target's kind, e.g. component:name or resource:namespace/name"),
+        format!(
+            "{file}:9: spec.sytem: warning: not a field of Component; did you mean spec.system?"
+        ),
+        format!(
+            "{file}:12: spec.tags[1]: must be lowercase a-z, 0-9, ':', '+' or '#', in words joined by single '-' (e.g. java, python:3, c++)"
+        ),
+        format!(
+            "{file}:14: spec.dependsOn[0]: must name the target's kind, e.g. component:name or resource:namespace/name"
+        ),
         format!("{file}:24: spec.members[0]: warning: user:shop/jdoe is not in the given files"),
     ];
-    assert_eq!(run.stdout.lines().collect::<Vec<_>>(), want, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.lines().collect::<Vec<_>>(),
+        want,
+        "{}",
+        run.stdout
+    );
     assert_eq!(
         run.stderr.trim(),
         "playbill validate: 3 errors, 2 warnings in 1 file (2 catalog objects)"
@@ -154,9 +165,15 @@ fn github_output_is_workflow_commands() {
     assert_eq!(lines.len(), 5);
     // Properties escape ':' and ',' (and '%' everywhere), as the runner reads them back.
     let dir = Dir::new("validate-github");
-    let file = dir.write("a,b:c%.yaml", "apiVersion: catalog.playbill.dev/v1alpha1\nkind: User\nmetadata: {name: u}\nspec: {}\n");
+    let file = dir.write(
+        "a,b:c%.yaml",
+        "apiVersion: catalog.playbill.dev/v1alpha1\nkind: User\nmetadata: {name: u}\nspec: {}\n",
+    );
     let run = validate(&["-o", "github", &file], None);
-    let escaped = file.replace('%', "%25").replace(':', "%3A").replace(',', "%2C");
+    let escaped = file
+        .replace('%', "%25")
+        .replace(':', "%3A")
+        .replace(',', "%2C");
     assert_eq!(
         run.stdout,
         format!("::error file={escaped},line=4,title=spec.memberOf::Required value\n")
@@ -189,7 +206,11 @@ spec:
     let clean = text.replace("  profle:", "  profile:");
     let run = validate(&["-"], Some(&clean));
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
-    assert!(run.stderr.contains("0 errors, 0 warnings"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("0 errors, 0 warnings"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -252,17 +273,29 @@ fn directories_references_across_files_and_unreadable_yaml() {
     );
     let run = validate(&[&dir.0.display().to_string()], None);
     assert_eq!((run.code, run.stdout.as_str()), (0, ""), "{}", run.stderr);
-    assert!(run.stderr.contains("in 2 files (2 catalog objects)"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("in 2 files (2 catalog objects)"),
+        "{}",
+        run.stderr
+    );
     // A reference the rules refuse is an error even though the target is missing.
     let bad_kind = "apiVersion: catalog.playbill.dev/v1alpha1\nkind: System\nmetadata: {name: shop}\nspec: {owner: component:x}\n";
     let run = validate(&["-"], Some(bad_kind));
     assert_eq!(run.code, 1, "{}", run.stdout);
-    assert!(run.stdout.starts_with("-:4: spec.owner: "), "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with("-:4: spec.owner: "),
+        "{}",
+        run.stdout
+    );
     // Not YAML: reported where it is, and the run fails.
     let run = validate(&["-"], Some("a: 1\n---\nb: [\n"));
     assert_eq!(run.code, 1);
     assert!(run.stdout.starts_with("-:4: "), "{}", run.stdout);
     let missing = validate(&[Path::new("/nonexistent/x.yaml").to_str().unwrap()], None);
     assert_eq!(missing.code, 1);
-    assert!(missing.stderr.contains("/nonexistent/x.yaml"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("/nonexistent/x.yaml"),
+        "{}",
+        missing.stderr
+    );
 }

@@ -128,7 +128,11 @@ pub fn validate_object(kind: Kind, object: &Value) -> Vec<FieldError> {
 fn validate_metadata(meta: &serde_json::Map<String, Value>, out: &mut Vec<FieldError>) {
     for key in meta.keys() {
         if !METADATA_FIELDS.contains(&key.as_str()) {
-            err(out, &format!("metadata.{key}"), format!("unknown field \"metadata.{key}\""));
+            err(
+                out,
+                &format!("metadata.{key}"),
+                format!("unknown field \"metadata.{key}\""),
+            );
         }
     }
     match meta.get("name").or_else(|| meta.get("generateName")) {
@@ -162,10 +166,18 @@ fn validate_metadata(meta: &serde_json::Map<String, Value>, out: &mut Vec<FieldE
         for (k, v) in map {
             let path = format!("metadata.{field}.{k}");
             if !is_qualified_name(k) {
-                err(out, &path, "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit");
+                err(
+                    out,
+                    &path,
+                    "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                );
             }
             match v.as_str() {
-                Some(s) if !value_ok(s) => err(out, &path, "must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit"),
+                Some(s) if !value_ok(s) => err(
+                    out,
+                    &path,
+                    "must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                ),
                 Some(_) => {}
                 None => err(out, &path, "must be of type string"),
             }

@@ -228,7 +228,13 @@ mod tests {
         };
         let got: Vec<_> = unknown_fields
             .iter()
-            .map(|u| (u.field.as_str(), u.suggestion.as_deref(), u.message.as_str()))
+            .map(|u| {
+                (
+                    u.field.as_str(),
+                    u.suggestion.as_deref(),
+                    u.message.as_str(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
@@ -238,7 +244,11 @@ mod tests {
                     Some("spec.system"),
                     "spec.sytem is not a field of Component; did you mean spec.system?"
                 ),
-                ("spec.region", None, "spec.region is not a field of Component"),
+                (
+                    "spec.region",
+                    None,
+                    "spec.region is not a field of Component"
+                ),
             ]
         );
     }
