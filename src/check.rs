@@ -178,17 +178,21 @@ pub fn validate(inputs: &[Input], default_namespace: &str) -> Report {
                     );
                 }
             }
-            // References are resolved only for objects admission would accept.
-            if errors.is_empty() {
-                let mut object = value.clone();
-                object["metadata"]["namespace"] = Value::String(namespace.to_owned());
-                if let Some(Ok(entity)) = entity_from_value(object) {
+            // References are resolved only for objects admission would accept; one it would
+            // refuse is still there as a target, so references to it are not reported too.
+            let mut object = value.clone();
+            object["metadata"]["namespace"] = Value::String(namespace.to_owned());
+            match entity_from_value(object) {
+                Some(Ok(entity)) if errors.is_empty() => {
                     index.upsert(&entity, None);
                     read.push(Read {
                         finding_base: base,
                         lines,
                         entity_ref,
                     });
+                }
+                _ => {
+                    index.upsert_invalid(entity_ref, kind, None, "refused".to_owned());
                 }
             }
         }

@@ -278,6 +278,10 @@ fn directories_references_across_files_and_unreadable_yaml() {
         "{}",
         run.stderr
     );
+    // An object with errors is still a target: only its own errors are reported.
+    let invalid_target = "apiVersion: catalog.playbill.dev/v1alpha1\nkind: System\nmetadata: {name: shop}\nspec: {owner: team-a}\n---\napiVersion: catalog.playbill.dev/v1alpha1\nkind: Group\nmetadata: {name: team-a}\nspec: {type: team}\n";
+    let run = validate(&["-"], Some(invalid_target));
+    assert_eq!(run.stdout, "-:9: spec.children: Required value\n");
     // A reference the rules refuse is an error even though the target is missing.
     let bad_kind = "apiVersion: catalog.playbill.dev/v1alpha1\nkind: System\nmetadata: {name: shop}\nspec: {owner: component:x}\n";
     let run = validate(&["-"], Some(bad_kind));
