@@ -1,7 +1,8 @@
 //! Offline validation of a catalog object against the same rules the API server applies at
 //! admission: the CRD's own OpenAPI schema (types, required fields, lengths, patterns, list
 //! sizes) and its CEL rules, read from the generated CRDs rather than restated, so `playbill
-//! import` refuses exactly what `kubectl apply` would refuse, naming the same field.
+//! import` and `playbill validate` refuse exactly what `kubectl apply` would refuse, naming the
+//! same field; unlike the API server they report the CEL rules of an object whose schema fails.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
