@@ -25,7 +25,7 @@ help:
 	@echo "                   CROSS_NAMESPACE_REFS=consent: the operator in consent mode"
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
 	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
-	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make crds          regenerate crds/, the chart's CRDs and unknown-keys policy, and deploy/ from the Rust types"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
 	@echo "make cluster-down  stop it and delete its data"
@@ -51,11 +51,14 @@ deny:
 crds:
 	$(CARGO) run --locked --quiet -- crds > crds/catalog.playbill.dev.yaml
 	cp crds/catalog.playbill.dev.yaml charts/playbill/crds/catalog.playbill.dev.yaml
+	$(CARGO) run --locked --quiet -- crds --policy > charts/playbill/templates/unknown-keys-policy.yaml
 	scripts/helm.sh render-deploy
 
 check-crds:
 	@$(CARGO) run --locked --quiet -- crds | diff -u crds/catalog.playbill.dev.yaml - \
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
+	@$(CARGO) run --locked --quiet -- crds --policy | diff -u charts/playbill/templates/unknown-keys-policy.yaml - \
+	  || { echo "the chart's unknown-keys policy is stale: run 'make crds' and commit the result" >&2; exit 1; }
 
 # The README's picture: `playbill graph` of the example catalog, rendered by Graphviz compiled to
 # WebAssembly (tools/graph-render), so no graphviz binary is needed.

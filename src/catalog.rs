@@ -184,8 +184,16 @@ pub fn from_manifests_with(
     }
     index.take_dirty();
     for obj in &mut out {
-        obj.status =
-            crate::status::desired(&index, &obj.entity_ref()).map(|d| render(&d, None, now));
+        obj.status = crate::status::desired(&index, &obj.entity_ref()).map(|mut d| {
+            d.status.unknown_fields = crate::api::unknown_fields(
+                obj.kind,
+                obj.spec.keys().map(String::as_str),
+                obj.annotations
+                    .get(crate::model::CUSTOM_KEYS_ANNOTATION)
+                    .map(String::as_str),
+            );
+            render(&d, None, now)
+        });
     }
     sort(&mut out);
     Ok((out, consents))

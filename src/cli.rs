@@ -101,6 +101,33 @@ pub fn resolve(
     }
 }
 
+/// `playbill validate`: the findings on stdout, a summary on stderr, exit 1 on any error (or
+/// any warning with `strict`).
+pub fn validate(
+    paths: &[String],
+    namespace: &str,
+    output: playbill::check::Output,
+    strict: bool,
+) -> ExitCode {
+    let inputs = match playbill::manifest::read_inputs(paths) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("playbill validate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = playbill::check::validate(&inputs, namespace);
+    if print(&playbill::check::render(&report, output)) != ExitCode::SUCCESS {
+        return ExitCode::FAILURE;
+    }
+    eprintln!("playbill validate: {}", playbill::check::summary(&report));
+    let failed = report.errors() > 0 || (strict && report.warnings() > 0);
+    match failed {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
+    }
+}
+
 /// `playbill import`.
 pub fn import(args: &ImportArgs) -> ExitCode {
     let inputs = match playbill::manifest::read_inputs(&args.paths) {

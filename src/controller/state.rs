@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::api::EntityStatus;
+use crate::api::{EntityStatus, UnknownField};
 use crate::consent::{CrossNamespaceRefs, Grant};
 use crate::index::RelationIndex;
 use crate::model::{Entity, EntityRef, Kind};
@@ -28,6 +28,8 @@ pub enum Decoded {
     Entity {
         entity: Entity,
         status: Option<EntityStatus>,
+        /// Keys in spec that the kind has no field for: warnings its status lists.
+        unknown_fields: Vec<UnknownField>,
     },
     /// The spec does not fit the schema; the status cannot be read either.
     Invalid(String),
@@ -44,6 +46,8 @@ pub struct Observed {
     /// The spec could not be read: its status is written with a merge patch, which the API
     /// server accepts for an object it cannot convert to its schema (server-side apply does not).
     pub invalid: bool,
+    /// Keys in spec that the kind has no field for, as the status should list them.
+    pub unknown_fields: Vec<UnknownField>,
     /// The resourceVersion our last status write returned (and when), until the watch delivers
     /// it. Events for the object before it are older than what the write returned, so their
     /// status is not taken (the watch delivers one object's events in order).
@@ -201,10 +205,11 @@ impl State {
         let recreated = prev
             .as_ref()
             .is_some_and(|p| p.uid.is_some() && meta.uid.is_some() && p.uid != meta.uid);
-        let (mut awaiting, prev_status, mut delivered) = match prev.filter(|_| !recreated) {
-            Some(p) => (p.awaiting, p.status, p.delivered),
-            None => (None, None, VecDeque::new()),
-        };
+        let (mut awaiting, prev_status, mut delivered, prev_unknown) =
+            match prev.filter(|_| !recreated) {
+                Some(p) => (p.awaiting, p.status, p.delivered, p.unknown_fields),
+                None => (None, None, VecDeque::new(), Vec::new()),
+            };
         // A list shows the object as it is now; otherwise an event before our write's own is
         // older than what the write returned. A wait that outlived any plausible watch delay is
         // given up, so a lost echo cannot hide the object's status for good.
@@ -229,6 +234,11 @@ impl State {
             Decoded::Invalid(_) => (prev_status.clone(), true),
         };
         let status_changed = prev_status != status;
+        let unknown_fields = match &decoded {
+            Decoded::Entity { unknown_fields, .. } => unknown_fields.clone(),
+            Decoded::Invalid(_) => Vec::new(),
+        };
+        let unknown_changed = prev_unknown != unknown_fields;
         self.objects.insert(
             me.clone(),
             Observed {
@@ -238,6 +248,7 @@ impl State {
                 uid: meta.uid,
                 status,
                 invalid,
+                unknown_fields,
                 awaiting,
                 delivered,
             },
@@ -249,9 +260,9 @@ impl State {
                     .upsert_invalid(me.clone(), kind, meta.generation, msg)
             }
         };
-        if status_changed || recreated {
-            // Someone else's edit of status, or an object deleted and created again with the
-            // same spec while the watch was away: either way compare.
+        if status_changed || recreated || unknown_changed {
+            // Someone else's edit of status, an object deleted and created again with the same
+            // spec while the watch was away, or unknown keys that changed: either way compare.
             self.index.mark(&me);
         }
         // Only news counts towards a stream: a spec that changed, an object that is new. Not a
@@ -314,6 +325,7 @@ mod tests {
                 }],
             },
             status,
+            unknown_fields: Vec::new(),
         }
     }
 
