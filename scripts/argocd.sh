@@ -39,15 +39,19 @@ links() {
 
 build() {
 	if needs_build; then
-		local go start tmp
+		local go start tmp version
 		go="$(go_bin)"
+		# Stamp the release (from go.mod) as upstream's Makefile does, so `argocd version` and the
+		# components' start-up logs say v3.2.11 rather than v99.99.99.
+		version="$(awk '$1 == "github.com/argoproj/argo-cd/v3" { print $2; exit }' "$MOD/go.mod")"
+		[[ "$version" =~ ^v[0-9]+\.[0-9]+\.[0-9]+$ ]] || die "cannot read the argo-cd version from $MOD/go.mod"
 		start=$(now_ms)
 		log "building Argo CD (github.com/argoproj/argo-cd/v3 from the Go module proxy; the first build takes about 10 minutes)..."
 		mkdir -p "$BIN"
 		tmp="$(mktemp -d "$BIN/.build-argocd.XXXXXX")"
 		# -mod=mod: the replace lines are argo-cd's; go.sum is committed, so nothing new is resolved.
 		# Build aside and rename, so a running Argo CD's binary is never overwritten in place.
-		if ! (cd "$MOD" && GOFLAGS="${GOFLAGS:-} -mod=mod" "$go" build -trimpath -ldflags "-s -w" -o "$tmp/argocd" ./cmd/argocd); then
+		if ! (cd "$MOD" && GOFLAGS="${GOFLAGS:-} -mod=mod" "$go" build -trimpath -ldflags "-s -w -X github.com/argoproj/argo-cd/v3/common.version=${version#v}" -o "$tmp/argocd" ./cmd/argocd); then
 			rm -rf "$tmp"
 			die "build failed"
 		fi
