@@ -122,19 +122,29 @@ impl Drop for Process {
     }
 }
 
-/// A git repository in a temporary directory: the Application's source.
+/// A git repository in a temporary directory (`<root>/repo`), the Application's source; `<root>`
+/// also holds the repo-server's scratch space and is removed when dropped.
 struct GitRepo {
+    root: PathBuf,
     dir: PathBuf,
 }
 
 impl GitRepo {
     fn init(name: &str) -> GitRepo {
-        let dir = std::env::temp_dir().join(format!("playbill-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+        let root = std::env::temp_dir().join(format!("playbill-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        let dir = root.join("repo");
         std::fs::create_dir_all(&dir).unwrap();
-        let repo = GitRepo { dir };
+        let repo = GitRepo { root, dir };
         repo.git(&["init", "--quiet", "--initial-branch=main"]);
         repo
+    }
+
+    /// A directory next to the repository, for a process's temporary files.
+    fn scratch(&self, name: &str) -> PathBuf {
+        let dir = self.root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
     }
 
     fn url(&self) -> String {
@@ -183,7 +193,7 @@ impl GitRepo {
 
 impl Drop for GitRepo {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -221,7 +231,15 @@ struct Argo<'a> {
 
 impl Argo<'_> {
     fn app(&self) -> Value {
-        get_json(&["get", "applications.argoproj.io", APP, "-n", self.ns, "-o", "json"])
+        get_json(&[
+            "get",
+            "applications.argoproj.io",
+            APP,
+            "-n",
+            self.ns,
+            "-o",
+            "json",
+        ])
     }
 
     /// Asks for a hard refresh (manifests regenerated from git, bypassing the cache).
@@ -403,29 +421,14 @@ fn status_writes(op: &OperatorProcess) -> f64 {
         .expect("the operator exports playbill_status_writes_total")
 }
 
-/// The Application's last sync operation and every message it carries (the operation's and each
-/// resource's).
-fn operation_messages(app: &Value) -> String {
-    let op = &app["status"]["operationState"];
-    let mut out = vec![op["message"].as_str().unwrap_or_default().to_owned()];
-    for r in op["syncResult"]["resources"].as_array().into_iter().flatten() {
-        out.push(format!(
-            "{}: {} {}",
-            resource_id(r),
-            r["status"].as_str().unwrap_or_default(),
-            r["message"].as_str().unwrap_or_default()
-        ));
-    }
-    out.join("\n")
-}
-
 #[test]
 fn real_argocd_syncs_the_example_catalog() {
     let started = Instant::now();
     let argocd = PathBuf::from(argocd_script("path"));
     let bin_dir = argocd.parent().unwrap().to_owned();
     let crds_dir = PathBuf::from(argocd_script("crds"));
-    eprintln!("Argo CD ready after {:?}", started.elapsed());
+    let step = |what: &str| eprintln!("[{:>5.1}s] {what}", started.elapsed().as_secs_f64());
+    step("Argo CD built");
 
     ensure_crds();
     for crd in ["application-crd.yaml", "appproject-crd.yaml"] {
@@ -436,20 +439,24 @@ fn real_argocd_syncs_the_example_catalog() {
             None,
         );
         // Polled rather than `kubectl wait`, which fails while a new CRD has no conditions yet.
-        wait_for(Duration::from_secs(60), "Argo CD's CRDs Established", || {
-            kubectl_run(
-                &[
-                    "get",
-                    "-f",
-                    file,
-                    "-o",
-                    r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
-                ],
-                None,
-            )
-            .stdout
-                == "True"
-        });
+        wait_for(
+            Duration::from_secs(60),
+            "Argo CD's CRDs Established",
+            || {
+                kubectl_run(
+                    &[
+                        "get",
+                        "-f",
+                        file,
+                        "-o",
+                        r#"jsonpath={.status.conditions[?(@.type=="Established")].status}"#,
+                    ],
+                    None,
+                )
+                .stdout
+                    == "True"
+            },
+        );
     }
 
     // The example catalog, moved into the test's own namespaces, is the repository's content.
@@ -491,10 +498,9 @@ fn real_argocd_syncs_the_example_catalog() {
     // Argo CD's namespace: the project's argocd-cm (moved there), the default AppProject (which
     // Argo CD's API server would create) and an empty argocd-secret.
     kubectl(&["create", "namespace", &argocd_ns], None);
-    let mut cm = parse_docs(
-        &std::fs::read_to_string(repo_root().join("argocd/argocd-cm.yaml")).unwrap(),
-    )
-    .remove(0);
+    let mut cm =
+        parse_docs(&std::fs::read_to_string(repo_root().join("argocd/argocd-cm.yaml")).unwrap())
+            .remove(0);
     cm["metadata"]["namespace"] = json!(argocd_ns);
     let project = json!({
         "apiVersion": "argoproj.io/v1alpha1",
@@ -541,8 +547,7 @@ fn real_argocd_syncs_the_example_catalog() {
     let kubeconfig = kubeconfig.to_str().unwrap();
     let repo_port = free_port();
     let repo_metrics = free_port().to_string();
-    let repo_tmp = repo.dir.with_extension("repo-server");
-    std::fs::create_dir_all(&repo_tmp).unwrap();
+    let repo_tmp = repo.scratch("repo-server");
     let mut repo_server = Process::spawn(
         &bin_dir.join("argocd-repo-server"),
         &[
@@ -628,7 +633,10 @@ fn real_argocd_syncs_the_example_catalog() {
 
     // 1. First sync: every resource Synced, health as the catalog deserves.
     let app = argo.wait_settled(&first, "the first sync");
-    eprintln!("1. first sync settled after {:?}", synced_at.elapsed());
+    step(&format!(
+        "1. first sync settled, {:.1}s after the Application was created",
+        synced_at.elapsed().as_secs_f64()
+    ));
     let mut want_ids = manifest_ids(&all_yaml());
     let mut degraded = BTreeMap::from([
         (
@@ -641,19 +649,31 @@ fn real_argocd_syncs_the_example_catalog() {
         ),
     ]);
     assert_resources(&app, &want_ids, &degraded);
-    assert_eq!(app["status"]["health"]["status"], "Degraded", "{}", summary(&app));
+    assert_eq!(
+        app["status"]["health"]["status"],
+        "Degraded",
+        "{}",
+        summary(&app)
+    );
     assert_eq!(app["status"]["operationState"]["phase"], "Succeeded");
 
     // 2. Status is not drift: a hard refresh and a full re-sync find nothing to change, and the
     // operator has nothing to write while Argo CD reconciles.
     let writes_before = status_writes(&operator);
     let reconciled = app["status"]["reconciledAt"].clone();
+    // reconciledAt has a resolution of one second.
+    std::thread::sleep(Duration::from_millis(1100));
     argo.refresh();
     let app = argo.wait(Duration::from_secs(60), "the hard refresh", |app| {
         app["metadata"]["annotations"]["argocd.argoproj.io/refresh"].is_null()
             && app["status"]["reconciledAt"] != reconciled
     });
-    assert_eq!(app["status"]["sync"]["status"], "Synced", "{}", summary(&app));
+    assert_eq!(
+        app["status"]["sync"]["status"],
+        "Synced",
+        "{}",
+        summary(&app)
+    );
     kubectl(
         &[
             "patch",
@@ -695,7 +715,9 @@ fn real_argocd_syncs_the_example_catalog() {
         writes_before,
         "the operator wrote statuses while Argo CD refreshed and re-synced unchanged manifests"
     );
-    eprintln!("2. no drift, no status writes ({writes_before} before and after)");
+    step(&format!(
+        "2. no drift; status writes {writes_before} before and after the refresh and re-sync"
+    ));
 
     // 3. Moving a Component to another System: both Systems' relations follow.
     let part = format!("hasPart component:{shop}/catalog-service");
@@ -721,7 +743,7 @@ fn real_argocd_syncs_the_example_catalog() {
         relations(&system("storefront")).contains(&part)
             && !relations(&system("product-catalog")).contains(&part)
     });
-    eprintln!("3. relations follow a moved Component");
+    step("3. relations follow a moved Component");
 
     // 4. A Component whose owner does not exist: Degraded, naming the owner.
     let orphan_file = "catalog/40-gift-cards.yaml";
@@ -738,7 +760,7 @@ fn real_argocd_syncs_the_example_catalog() {
         format!("group:{org}/team-gifts not found"),
     );
     assert_resources(&app, &want_ids, &degraded);
-    eprintln!("4. a dangling owner is Degraded with its message");
+    step("4. a dangling owner is Degraded with its message");
 
     // 5. A reference the API server refuses: the sync fails naming the field. The commit also
     // retires cart-service; the fixing commit keeps that, so it has something to apply.
@@ -762,18 +784,43 @@ fn real_argocd_syncs_the_example_catalog() {
     );
     let invalid = repo.commit("cart-service retired, with an empty system reference");
     argo.refresh();
-    let app = argo.wait(Duration::from_secs(90), "the invalid commit's sync fails", |app| {
-        let op = &app["status"]["operationState"];
-        op["syncResult"]["revision"] == invalid.as_str()
-            && matches!(op["phase"].as_str(), Some("Failed" | "Error"))
-    });
-    let messages = operation_messages(&app);
+    let app = argo.wait(
+        Duration::from_secs(90),
+        "the invalid commit's sync fails",
+        |app| {
+            let op = &app["status"]["operationState"];
+            op["syncResult"]["revision"] == invalid.as_str()
+                && matches!(op["phase"].as_str(), Some("Failed" | "Error"))
+        },
+    );
+    let op = &app["status"]["operationState"];
+    let message = op["message"].as_str().unwrap_or_default();
     assert!(
-        messages.contains("spec.system") && messages.contains("must be an entity reference"),
-        "the failed sync does not name the field:\n{messages}"
+        message.contains("spec.system: Invalid value")
+            && message.contains("must be an entity reference"),
+        "the failed sync's message does not name the field: {message}"
+    );
+    let failed: Vec<String> = op["syncResult"]["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["status"] != "Synced")
+        .map(|r| {
+            format!(
+                "{} {}",
+                resource_id(r),
+                r["status"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        failed,
+        [format!("Component/{shop}/cart-service SyncFailed")],
+        "{}",
+        summary(&app)
     );
     assert_eq!(app["status"]["sync"]["status"], "OutOfSync");
-    eprintln!("5. the invalid commit's sync failed:\n{messages}");
+    step(&format!("5. the invalid commit's sync failed: {message}"));
     repo.write(shop_file, &retired);
     let fixed = repo.commit("cart-service retired, system storefront");
     let fixed_at = Instant::now();
@@ -783,15 +830,22 @@ fn real_argocd_syncs_the_example_catalog() {
     assert_eq!(op["phase"], "Succeeded", "{}", summary(&app));
     assert_eq!(op["syncResult"]["revision"], fixed.as_str());
     assert_eq!(
-        get_json(&["get", "component", "cart-service", "-n", &shop, "-o", "json"])["spec"]
-            ["lifecycle"],
+        get_json(&[
+            "get",
+            "component",
+            "cart-service",
+            "-n",
+            &shop,
+            "-o",
+            "json"
+        ])["spec"]["lifecycle"],
         "deprecated"
     );
     assert_resources(&app, &want_ids, &degraded);
-    eprintln!(
-        "   the fixing commit was applied and settled {:?} after it was committed",
-        fixed_at.elapsed()
-    );
+    step(&format!(
+        "5. the fixing commit was applied and settled {:.1}s after it was committed",
+        fixed_at.elapsed().as_secs_f64()
+    ));
 
     // 6. selfHeal: a spec change made with kubectl is reverted.
     let lifecycle = || {
@@ -813,12 +867,14 @@ fn real_argocd_syncs_the_example_catalog() {
         ],
         None,
     );
-    wait_for(Duration::from_secs(60), "selfHeal reverts the patch", || {
-        lifecycle() == "production"
-    });
+    wait_for(
+        Duration::from_secs(60),
+        "selfHeal reverts the patch",
+        || lifecycle() == "production",
+    );
     let app = argo.wait_settled(&fixed, "settled after selfHeal");
     assert_resources(&app, &want_ids, &degraded);
-    eprintln!("6. selfHeal reverted a kubectl patch");
+    step("6. selfHeal reverted a kubectl patch");
 
     // 7. prune: deleting the file deletes its Component.
     std::fs::remove_file(repo.dir.join(orphan_file)).unwrap();
@@ -831,8 +887,5 @@ fn real_argocd_syncs_the_example_catalog() {
     wait_for(Duration::from_secs(30), "gift-cards deleted", || {
         !kubectl_run(&["get", "component", "gift-cards", "-n", &shop], None).ok
     });
-    eprintln!(
-        "7. prune deleted the removed file's Component; {:?} in all",
-        started.elapsed()
-    );
+    step("7. prune deleted the removed file's Component");
 }
