@@ -496,7 +496,8 @@ fn real_argocd_syncs_the_example_catalog() {
     );
 
     // Argo CD's namespace: the project's argocd-cm (moved there), the default AppProject (which
-    // Argo CD's API server would create) and an empty argocd-secret.
+    // Argo CD's API server would create) and argocd-secret (its settings are read together with
+    // argocd-cm and fail without it; empty is enough). Argo CD finds both by the part-of label.
     kubectl(&["create", "namespace", &argocd_ns], None);
     let mut cm =
         parse_docs(&std::fs::read_to_string(repo_root().join("argocd/argocd-cm.yaml")).unwrap())
