@@ -421,6 +421,27 @@ fn status_writes(op: &OperatorProcess) -> f64 {
         .expect("the operator exports playbill_status_writes_total")
 }
 
+/// Waits until the operator has written no status for two seconds (it has converged: every
+/// status, relations included, describes what is in the cluster); returns its write count.
+fn operator_quiet(op: &OperatorProcess) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut last = status_writes(op);
+    let mut since = Instant::now();
+    while since.elapsed() < Duration::from_secs(2) {
+        assert!(
+            Instant::now() < deadline,
+            "the operator keeps writing statuses ({last} writes)"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+        let now = status_writes(op);
+        if now != last {
+            last = now;
+            since = Instant::now();
+        }
+    }
+    last
+}
+
 #[test]
 fn real_argocd_syncs_the_example_catalog() {
     let started = Instant::now();
@@ -633,7 +654,9 @@ fn real_argocd_syncs_the_example_catalog() {
     );
 
     // 1. First sync: every resource Synced, health as the catalog deserves.
-    let app = argo.wait_settled(&first, "the first sync");
+    argo.wait_settled(&first, "the first sync");
+    let writes_before = operator_quiet(&operator);
+    let app = argo.wait_settled(&first, "the first sync, after the operator converged");
     step(&format!(
         "1. first sync settled, {:.1}s after the Application was created",
         synced_at.elapsed().as_secs_f64()
@@ -660,7 +683,6 @@ fn real_argocd_syncs_the_example_catalog() {
 
     // 2. Status is not drift: a hard refresh and a full re-sync find nothing to change, and the
     // operator has nothing to write while Argo CD reconciles.
-    let writes_before = status_writes(&operator);
     let reconciled = app["status"]["reconciledAt"].clone();
     // reconciledAt has a resolution of one second.
     std::thread::sleep(Duration::from_millis(1100));
