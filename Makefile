@@ -16,11 +16,12 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build image image-save deny crds check-crds graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build image image-save deny crds check-crds graph-image check-graph-image lint unit test test-argocd test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
+	@echo "make test-argocd   only the end-to-end test with real Argo CD (built from the Go module proxy)"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
 	@echo "                   CROSS_NAMESPACE_REFS=consent: the operator in consent mode"
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
@@ -83,11 +84,18 @@ unit:
 test: lint check-crds deny $(CLUSTER_DEP)
 	scripts/cluster.sh build
 	scripts/helm.sh build
+	scripts/argocd.sh build
 	scripts/image.sh test-prep
 	$(CARGO) test --locked --workspace --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) check-graph-image
 	$(MAKE) test-backstage
+
+# Real Argo CD v3.2.11 (tests/argocd-real, built by scripts/argocd.sh: ~10 min the first time,
+# seconds after) syncing the example catalog from a local git repository. Part of `make test`.
+test-argocd: $(CLUSTER_DEP)
+	scripts/argocd.sh build
+	$(CARGO) test --locked --test e2e_argocd_real
 
 # Differential test: Playbill's relations against Backstage's own catalog code from npm.
 test-backstage:
