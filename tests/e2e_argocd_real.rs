@@ -673,6 +673,16 @@ fn real_argocd_syncs_the_example_catalog() {
         ),
     ]);
     assert_resources(&app, &want_ids, &degraded);
+    // The example's deliberate unknown key (`onCall`) is a warning in the health message of a
+    // Healthy entity, as Argo CD itself shows it.
+    let cart = &resources(&app)[&format!("Component/{shop}/cart-service")];
+    assert!(
+        cart.1.as_deref() == Some("Healthy")
+            && cart
+                .2
+                .contains("warning: spec.onCall is not a field of Component"),
+        "cart-service's health does not carry the unknown-key warning: {cart:?}"
+    );
     assert_eq!(
         app["status"]["health"]["status"],
         "Degraded",
