@@ -16,7 +16,7 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build image image-save deny crds check-crds graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build image image-save deny crds check-crds backstage-mapping graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
@@ -25,6 +25,7 @@ help:
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
 	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
 	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make backstage-mapping  regenerate the Backstage provider's mapping table from the Rust code"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
 	@echo "make cluster-down  stop it and delete its data"
@@ -55,6 +56,13 @@ crds:
 check-crds:
 	@$(CARGO) run --locked --quiet -- crds | diff -u crds/catalog.playbill.dev.yaml - \
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
+	@$(CARGO) run --locked --quiet -- backstage-mapping | diff -u $(PROVIDER)/src/mapping.json - \
+	  || { echo "$(PROVIDER)/src/mapping.json is stale: run 'make backstage-mapping' and commit the result" >&2; exit 1; }
+
+# The Backstage entity provider ships the mapping's data as a table generated from the Rust code.
+PROVIDER := backstage/plugin-catalog-backend-module-playbill
+backstage-mapping:
+	$(CARGO) run --locked --quiet -- backstage-mapping > $(PROVIDER)/src/mapping.json
 
 # The README's picture: `playbill graph` of the example catalog, rendered by Graphviz compiled to
 # WebAssembly (tools/graph-render), so no graphviz binary is needed.
