@@ -1,0 +1,8 @@
+// A Backstage backend as an app would have it: backend-defaults, the real catalog plugin, and
+// this module. Run with the working directory holding package.json and `--config FILE`.
+import { createBackend } from '@backstage/backend-defaults';
+
+const backend = createBackend();
+backend.add(import('@backstage/plugin-catalog-backend'));
+backend.add(import('../../src/index.js'));
+await backend.start();
