@@ -173,7 +173,7 @@ ${extraConfig}
   const proc = spawn(process.execPath, [path.join(here, 'backend.js'), '--config', path.join(dir, 'app-config.yaml')], {
     cwd: dir,
     stdio: ['ignore', log, log],
-    env: { ...process.env, NODE_ENV: 'development', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
+    env: { ...process.env, NODE_ENV: 'development', FORCE_COLOR: '0', NO_COLOR: '1', LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' },
   });
   const exited = new Promise((r) => proc.once('exit', r));
   cleanups.push(async () => {
