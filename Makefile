@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 CARGO ?= cargo
+# The Backstage entity provider (an npm package).
+PROVIDER := backstage/plugin-catalog-backend-module-playbill
 
 ifeq ($(origin KUBECONFIG), environment)
 CLUSTER_DEP :=
@@ -60,7 +62,6 @@ check-crds:
 	  || { echo "$(PROVIDER)/src/mapping.json is stale: run 'make backstage-mapping' and commit the result" >&2; exit 1; }
 
 # The Backstage entity provider ships the mapping's data as a table generated from the Rust code.
-PROVIDER := backstage/plugin-catalog-backend-module-playbill
 backstage-mapping:
 	$(CARGO) run --locked --quiet -- backstage-mapping > $(PROVIDER)/src/mapping.json
 
@@ -93,10 +94,14 @@ test: lint check-crds deny $(CLUSTER_DEP)
 	$(MAKE) check-graph-image
 	$(MAKE) test-backstage
 
-# Differential test: Playbill's relations against Backstage's own catalog code from npm.
+# Differential test: Playbill's relations against Backstage's own catalog code from npm. Then the
+# Backstage entity provider (backstage/plugin-catalog-backend-module-playbill): unit tests, and the
+# end-to-end test with its own control plane, Postgres and Backstage backend.
 test-backstage:
 	$(CARGO) build --locked --quiet
 	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
+	scripts/cluster.sh build
+	cd $(PROVIDER) && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm run test:e2e
 
 # The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 # It runs the release operator that the first line builds.
