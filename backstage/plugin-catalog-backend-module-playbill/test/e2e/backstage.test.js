@@ -12,7 +12,7 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { ROOT, playbill } from '../playbill.js';
-import { backstageCount, backstageEntities, sleep, startBackstage, startControlPlane, startPostgres, stopAll, waitFor } from './support.js';
+import { backstageCount, backstageEntities, providerServiceAccount, sleep, startBackstage, startControlPlane, startPostgres, stopAll, waitFor } from './support.js';
 
 const LOCATION = 'playbill:e2e';
 const MANAGED = ['backstage.io/managed-by-location', 'backstage.io/managed-by-origin-location'];
@@ -28,7 +28,8 @@ before(async () => {
   // come back from Playbill's annotations.
   const imported = playbill(['import', 'tests/bridge/backstage']);
   cp.kubectl(['apply', '-f', '-'], { input: imported });
-  bs = await startBackstage({ postgres, kubeconfig: cp.kubeconfig, clusterId: 'e2e' });
+  // The backend connects as a ServiceAccount holding only the chart's provider ClusterRole.
+  bs = await startBackstage({ postgres, provider: providerServiceAccount(cp), clusterId: 'e2e' });
 });
 
 after(async () => {

@@ -15,6 +15,7 @@ import { ROOT } from '../playbill.js';
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const CONTROLPLANE = path.join(ROOT, '.playbill/bin/playbill-controlplane');
 export const KUBECTL = path.join(ROOT, '.playbill/bin/kubectl');
+export const HELM = path.join(ROOT, '.playbill/bin/helm');
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -140,10 +141,30 @@ export async function startControlPlane() {
 }
 
 /**
- * A Backstage backend (backend-defaults, the catalog plugin, this module) in a child process,
- * reading `catalog.providers.playbill.<clusterId>` from `kubeconfig`.
+ * A ServiceAccount for the Backstage backend with exactly the chart's optional RBAC
+ * (`backstageProvider.rbac.create=true`), and the provider config that connects as it:
+ * `url` + `token` + `caData`.
  */
-export async function startBackstage({ postgres, kubeconfig, clusterId = 'test', extraConfig = '' }) {
+export function providerServiceAccount(cp, { namespace = 'backstage', name = 'backstage' } = {}) {
+  cp.kubectl(['create', 'namespace', namespace]);
+  cp.kubectl(['-n', namespace, 'create', 'serviceaccount', name]);
+  const rendered = run(HELM, ['template', 'playbill', path.join(ROOT, 'charts/playbill'), '-n', 'playbill',
+    '--set', 'backstageProvider.rbac.create=true', '--set', `backstageProvider.rbac.serviceAccount.name=${name}`,
+    '--set', `backstageProvider.rbac.serviceAccount.namespace=${namespace}`,
+    '--show-only', 'templates/backstage-provider-rbac.yaml']);
+  cp.kubectl(['apply', '-f', '-'], { input: rendered });
+  const token = cp.kubectl(['-n', namespace, 'create', 'token', name, '--duration=2h']).stdout.trim();
+  const kc = cp.kubectl(['config', 'view', '--raw', '-o', 'json']).stdout;
+  const cluster = JSON.parse(kc).clusters[0].cluster;
+  return { url: cluster.server, token, caData: cluster['certificate-authority-data'] };
+}
+
+/**
+ * A Backstage backend (backend-defaults, the catalog plugin, this module) in a child process,
+ * with `catalog.providers.playbill.<clusterId>` set to `provider` (e.g. {kubeconfig} or
+ * {url, token, caData}).
+ */
+export async function startBackstage({ postgres, provider, clusterId = 'test', extraConfig = '' }) {
   const dir = tempDir('playbill-backstage-');
   const port = await freePort();
   // createBackend() wants a package.json in its working directory.
@@ -162,9 +183,7 @@ catalog:
     pollingInterval: { milliseconds: 100 }
   providers:
     playbill:
-      ${clusterId}:
-        kubeconfig: ${kubeconfig}
-        guard: { confirmAfterMs: 2000 }
+      ${clusterId}: ${JSON.stringify({ ...provider, guard: { confirmAfterMs: 2000 } })}
 ${extraConfig}
 `;
   writeFileSync(path.join(dir, 'app-config.yaml'), config);
