@@ -164,7 +164,7 @@ export function providerServiceAccount(cp, { namespace = 'backstage', name = 'ba
  * with `catalog.providers.playbill.<clusterId>` set to `provider` (e.g. {kubeconfig} or
  * {url, token, caData}).
  */
-export async function startBackstage({ postgres, provider, clusterId = 'test', extraConfig = '' }) {
+export async function startBackstage({ postgres, provider, clusterId = 'test', stitchPollMs = undefined }) {
   const dir = tempDir('playbill-backstage-');
   const port = await freePort();
   // createBackend() wants a package.json in its working directory.
@@ -179,12 +179,9 @@ backend:
   auth:
     dangerouslyDisableDefaultAuthPolicy: true
 catalog:
-  stitchingStrategy:
-    pollingInterval: { milliseconds: 100 }
-  providers:
+${stitchPollMs === undefined ? '' : `  stitchingStrategy:\n    pollingInterval: { milliseconds: ${stitchPollMs} }\n`}  providers:
     playbill:
       ${clusterId}: ${JSON.stringify({ ...provider, guard: { confirmAfterMs: 2000 } })}
-${extraConfig}
 `;
   writeFileSync(path.join(dir, 'app-config.yaml'), config);
   const logFile = path.join(dir, 'backend.log');
