@@ -4,5 +4,6 @@ import { createBackend } from '@backstage/backend-defaults';
 
 const backend = createBackend();
 backend.add(import('@backstage/plugin-catalog-backend'));
-backend.add(import('../../src/index.js'));
+// The package by its name, as an app imports it (dist/, built by `npm run build`).
+backend.add(import('@playbill/plugin-catalog-backend-module-playbill'));
 await backend.start();
