@@ -1,7 +1,9 @@
 // The provider's figures for BENCHMARKS.md: with N catalog entities in a real API server and a
 // real Backstage backend (the e2e test's setup), how long from `kubectl patch` moving a
 // Component to another System until Backstage's catalog API shows the move (spec.system and the
-// partOf relation), over TRIALS trials; and the cold time until Backstage holds all N entities.
+// partOf relation), over TRIALS trials; the provider's share of it (patch until the mutation
+// reaches applyMutation, measured by a second provider in this process); and the cold time until
+// Backstage holds all N entities.
 //
 //   npm run bench                      N=5000 TRIALS=30
 //   N=1000 TRIALS=20 STITCH_POLL_MS=100 npm run bench
@@ -12,6 +14,8 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
+import { PlaybillEntityProvider } from '../src/provider.js';
+import { fromKubeconfig } from '../src/kube.js';
 import { KUBECTL, backstageCount, startBackstage, startControlPlane, startPostgres, stopAll, tempDir, waitFor } from '../test/e2e/support.js';
 
 const N = Number(process.env.N ?? 5000);
@@ -82,12 +86,31 @@ async function main() {
   const stitched = Date.now() - bs.startedAt;
   console.log(`backend answered after ${answered} ms; ${entities} entities in Backstage after ${cold} ms; stitched after ${stitched} ms`);
 
+  // A second provider in this process, with a connection that records when each mutation
+  // arrives: the provider's own share of the latency (patch -> applyMutation).
+  /** @type {Map<string, (at: number) => void>} */
+  const waiting = new Map();
+  const probe = new PlaybillEntityProvider({ id: 'probe', connection: fromKubeconfig(cp.kubeconfig), logger: { info() {}, warn() {}, error() {}, debug() {} } });
+  await probe.connect({
+    async applyMutation(m) {
+      const at = Date.now();
+      for (const d of m.type === 'full' ? m.entities : m.added) {
+        const key = `${d.entity.metadata.namespace}/${d.entity.metadata.name}/${d.entity.spec.system}`;
+        waiting.get(key)?.(at);
+      }
+    },
+    async refresh() {},
+  });
+  await waitFor('the probe provider to list', () => probe.mirror.ready(), { timeoutMs: 120_000 });
+
   const times = [];
+  const providerTimes = [];
   for (let i = 0; i < TRIALS; i++) {
     const ns = `bench-${i % 10}`;
     const name = `component-${i}`;
     const current = (await byName('component', ns, name)).spec.system;
     const target = current === 'system-0' ? 'system-1' : 'system-0';
+    const applied = new Promise((res) => waiting.set(`${ns}/${name}/${target}`, res));
     const t0 = Date.now();
     const r = spawnSync(KUBECTL, ['--kubeconfig', cp.kubeconfig, '-n', ns, 'patch', 'component', name, '--type', 'merge', '-p', JSON.stringify({ spec: { system: target } })], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`kubectl patch: ${r.stderr}`);
@@ -96,6 +119,8 @@ async function main() {
       return e?.spec?.system === target && e.relations.some((x) => x.type === 'partOf' && x.targetRef === `system:${ns}/${target}`);
     }, { timeoutMs: 120_000, intervalMs: 20 });
     times.push(Date.now() - t0);
+    providerTimes.push((await applied) - t0);
+    waiting.clear();
     await new Promise((res) => setTimeout(res, 300 + Math.random() * 700));
   }
   const result = {
@@ -103,9 +128,12 @@ async function main() {
     trials: TRIALS,
     stitchPollMs: STITCH_POLL_MS ?? 'default (1000)',
     patchToVisibleMs: { p50: pct(times, 50), p90: pct(times, 90), p99: pct(times, 99), min: Math.min(...times), max: Math.max(...times) },
+    patchToMutationMs: { p50: pct(providerTimes, 50), p90: pct(providerTimes, 90), p99: pct(providerTimes, 99), min: Math.min(...providerTimes), max: Math.max(...providerTimes) },
     coldMs: { backendAnswered: answered, allEntities: cold, stitched },
     times,
+    providerTimes,
   };
+  await probe.stop();
   console.log(JSON.stringify(result, null, 2));
 }
 
