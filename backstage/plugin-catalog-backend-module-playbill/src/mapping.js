@@ -81,7 +81,7 @@ export function splitRef(/** @type {string} */ raw) {
 }
 
 /** The canonical key of an entity or reference target: `kind:namespace/name`, lowercase. */
-const refKey = (/** @type {string} */ kind, /** @type {string} */ ns, /** @type {string} */ name) =>
+export const refKey = (/** @type {string} */ kind, /** @type {string} */ ns, /** @type {string} */ name) =>
   `${kind.toLowerCase()}:${ns.toLowerCase()}/${name.toLowerCase()}`;
 
 /** The canonical key of a reference held in a namespace; null when it does not parse. */

@@ -13,7 +13,10 @@
 //   target's Backstage name), so those recompute every entity; other changes recompute only
 //   the changed objects.
 
-import { API_VERSION, entityRef, identities, isCatalogObject, objectKey, toEntity, KINDS } from './mapping.js';
+import { API_VERSION, backstageIdentity, entityRef, isCatalogObject, objectKey, refKey, toEntity, KINDS } from './mapping.js';
+
+/** The key the mapping's identities are kept under (the object's canonical reference). */
+const idKey = (/** @type {any} */ o) => refKey(o.kind ?? '', o.metadata?.namespace ?? 'default', o.metadata?.name ?? '');
 
 /**
  * @typedef {import('./mapping.js').BackstageEntity} BackstageEntity
@@ -39,6 +42,8 @@ export class Mirror {
     this.dirty = new Set();
     /** @type {Map<string, { ref: string, entity: BackstageEntity, json: string }>} by objectKey, the entity each object maps to now */
     this.entities = new Map();
+    /** @type {Map<string, {namespace: string, name: string}>} every object's Backstage identity, by idKey */
+    this.ids = new Map();
     /** @type {Map<string, string>} what Backstage was last given: entityRef -> JSON */
     this.applied = new Map();
     /** @type {() => void} */
@@ -88,10 +93,13 @@ export class Mirror {
     const key = objectKey(o);
     const before = held.get(key);
     held.set(key, o);
-    if (!before || JSON.stringify(before.metadata?.annotations ?? {}) !== JSON.stringify(o.metadata?.annotations ?? {})) {
-      // New, or its identity annotations may have changed: other entities' references may read differently.
+    const id = backstageIdentity(o);
+    const known = this.ids.get(idKey(o));
+    if (!before || !known || known.namespace !== id.namespace || known.name !== id.name) {
+      // New, or its Backstage identity changed: other entities' references may read differently.
       this.recomputeAll = true;
     }
+    this.ids.set(idKey(o), id);
     this.dirty.add(key);
     this.onChange();
   }
@@ -100,6 +108,7 @@ export class Mirror {
     const held = this.objects.get(o?.kind);
     if (!held) return;
     if (held.delete(objectKey(o))) {
+      this.ids.delete(idKey(o));
       this.recomputeAll = true;
       this.onChange();
     }
@@ -112,16 +121,28 @@ export class Mirror {
 
   /** Maps the objects that need it; returns the objectKeys whose entity may have changed. */
   recompute() {
-    const all = [...this.objects.values()].flatMap((m) => [...m.values()]).filter(isCatalogObject);
-    const ids = identities(all);
-    const keys = this.recomputeAll ? all.map(objectKey) : [...this.dirty];
+    /** @type {(key: string) => any} */
+    let lookup;
+    /** @type {string[]} */
+    let keys;
     if (this.recomputeAll) {
+      const all = [...this.objects.values()].flatMap((m) => [...m.values()]).filter(isCatalogObject);
+      this.ids = new Map(all.map((o) => [idKey(o), backstageIdentity(o)]));
+      keys = all.map(objectKey);
       const present = new Set(keys);
       for (const key of this.entities.keys()) if (!present.has(key)) this.entities.delete(key);
+      const byKey = new Map(all.map((o) => [objectKey(o), o]));
+      lookup = (key) => byKey.get(key);
+    } else {
+      keys = [...this.dirty];
+      lookup = (key) => {
+        const o = this.objects.get(key.slice(0, key.indexOf('/')))?.get(key);
+        return o && isCatalogObject(o) ? o : undefined;
+      };
     }
-    const byKey = new Map(all.map((o) => [objectKey(o), o]));
+    const ids = this.ids;
     for (const key of keys) {
-      const o = byKey.get(key);
+      const o = lookup(key);
       if (!o) {
         this.entities.delete(key);
         continue;
