@@ -18,15 +18,17 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build image image-save deny crds check-crds backstage-mapping graph-image check-graph-image lint unit test test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build image image-save deny crds check-crds backstage-mapping graph-image check-graph-image lint unit test test-argocd test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
 	@echo "make test          lint, unit tests, and end-to-end tests against the local control plane"
+	@echo "make test-argocd   only the end-to-end test with real Argo CD (built from the Go module proxy)"
 	@echo "make bench N=1000  benchmark convergence, writes, change latency and memory (BENCHMARKS.md)"
+	@echo "                   CROSS_NAMESPACE_REFS=consent: the operator in consent mode"
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
 	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
-	@echo "make crds          regenerate crds/ from the Rust types"
+	@echo "make crds          regenerate crds/, the chart's CRDs and unknown-keys policy, and deploy/ from the Rust types"
 	@echo "make backstage-mapping  regenerate the Backstage provider's mapping table from the Rust code"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
@@ -53,11 +55,14 @@ deny:
 crds:
 	$(CARGO) run --locked --quiet -- crds > crds/catalog.playbill.dev.yaml
 	cp crds/catalog.playbill.dev.yaml charts/playbill/crds/catalog.playbill.dev.yaml
+	$(CARGO) run --locked --quiet -- crds --policy > charts/playbill/templates/unknown-keys-policy.yaml
 	scripts/helm.sh render-deploy
 
 check-crds:
 	@$(CARGO) run --locked --quiet -- crds | diff -u crds/catalog.playbill.dev.yaml - \
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
+	@$(CARGO) run --locked --quiet -- crds --policy | diff -u charts/playbill/templates/unknown-keys-policy.yaml - \
+	  || { echo "the chart's unknown-keys policy is stale: run 'make crds' and commit the result" >&2; exit 1; }
 	@$(CARGO) run --locked --quiet -- backstage-mapping | diff -u $(PROVIDER)/src/mapping.json - \
 	  || { echo "$(PROVIDER)/src/mapping.json is stale: run 'make backstage-mapping' and commit the result" >&2; exit 1; }
 
@@ -88,11 +93,18 @@ unit:
 test: lint check-crds deny $(CLUSTER_DEP)
 	scripts/cluster.sh build
 	scripts/helm.sh build
+	scripts/argocd.sh build
 	scripts/image.sh test-prep
 	$(CARGO) test --locked --workspace --all-targets
 	cd tests/argocd && go test ./...
 	$(MAKE) check-graph-image
 	$(MAKE) test-backstage
+
+# Real Argo CD v3.2.11 (tests/argocd-real, built by scripts/argocd.sh: ~10 min the first time,
+# seconds after) syncing the example catalog from a local git repository. Part of `make test`.
+test-argocd: $(CLUSTER_DEP)
+	scripts/argocd.sh build
+	$(CARGO) test --locked --test e2e_argocd_real
 
 # Differential test: Playbill's relations against Backstage's own catalog code from npm. Then the
 # Backstage entity provider (backstage/plugin-catalog-backend-module-playbill): unit tests, and the
@@ -105,10 +117,13 @@ test-backstage:
 
 # The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 # It runs the release operator that the first line builds.
+# CROSS_NAMESPACE_REFS=consent runs the operator in consent mode, each bench namespace granting
+# the other three everything.
 N ?= 1000
+CROSS_NAMESPACE_REFS ?= allow
 bench: $(CLUSTER_DEP)
 	$(CARGO) build --locked --release -p playbill
-	$(CARGO) run --locked --release -p playbill-bench -- --n $(N)
+	$(CARGO) run --locked --release -p playbill-bench -- --n $(N) --cross-namespace-refs $(CROSS_NAMESPACE_REFS)
 
 cluster-up:
 	@scripts/cluster.sh up

@@ -173,6 +173,30 @@ for kind in "${kinds[@]}"; do
       targetRef: group:$ns/team-a
 EOF
 
+  # Unknown keys in spec are a warning: still Healthy (or Degraded), the message says so.
+  header "$kind" 3 >"$td/healthy-unknown-fields.yaml"
+  echo "  titel: A typo" >>"$td/healthy-unknown-fields.yaml"
+  echo "  costCenter: cc-42" >>"$td/healthy-unknown-fields.yaml"
+  status 3 "$ref" True Resolved "$resolved" 3 >>"$td/healthy-unknown-fields.yaml"
+  cat >>"$td/healthy-unknown-fields.yaml" <<EOF
+  unknownFields:
+    - field: spec.titel
+      suggestion: spec.title
+      message: "spec.titel is not a field of $kind; did you mean spec.title?"
+    - field: spec.costCenter
+      message: spec.costCenter is not a field of $kind
+EOF
+
+  header "$kind" 2 >"$td/degraded-unknown-field.yaml"
+  echo "  titel: A typo" >>"$td/degraded-unknown-field.yaml"
+  status 2 "$ref" False UnresolvedReferences "$nf_message" 2 >>"$td/degraded-unknown-field.yaml"
+  cat >>"$td/degraded-unknown-field.yaml" <<EOF
+  unknownFields:
+    - field: spec.titel
+      suggestion: spec.title
+      message: "spec.titel is not a field of $kind; did you mean spec.title?"
+EOF
+
   header "$kind" 1 >"$td/progressing-no-status.yaml"
 
   header "$kind" 1 >"$td/progressing-no-ready-condition.yaml"
@@ -213,6 +237,14 @@ tests:
     status: Healthy
     message: "$resolved"
   inputPath: testdata/healthy.yaml
+- healthStatus:
+    status: Healthy
+    message: "$resolved; warning: spec.titel is not a field of $kind; did you mean spec.title? (and 1 more unknown key in spec)"
+  inputPath: testdata/healthy-unknown-fields.yaml
+- healthStatus:
+    status: Degraded
+    message: "UnresolvedReferences: $nf_message; warning: spec.titel is not a field of $kind; did you mean spec.title?"
+  inputPath: testdata/degraded-unknown-field.yaml
 - healthStatus:
     status: Progressing
     message: "Waiting for the Playbill operator to write the status"

@@ -8,6 +8,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::{Map, Value};
 
 use crate::api::{EntityStatus, GROUP, VERSION, entity_from_value};
+use crate::consent::{Consents, CrossNamespaceRefs};
 use crate::index::RelationIndex;
 use crate::manifest::{Input, ManifestError};
 use crate::model::{Entity, EntityRef, Kind};
@@ -127,16 +128,55 @@ pub fn from_manifests(
     max_relations_per_type: usize,
     now: &Time,
 ) -> Result<Vec<CatalogObject>, ManifestError> {
+    let (objects, _) = from_manifests_with(
+        inputs,
+        default_namespace,
+        max_relations_per_type,
+        CrossNamespaceRefs::Allow,
+        now,
+    )?;
+    Ok(objects)
+}
+
+/// [`from_manifests`] with references across namespaces treated as `mode` says, under the
+/// `CatalogGrant`s and `Namespace` labels in the same manifests; also returns those.
+pub fn from_manifests_with(
+    inputs: &[Input],
+    default_namespace: &str,
+    max_relations_per_type: usize,
+    mode: CrossNamespaceRefs,
+    now: &Time,
+) -> Result<(Vec<CatalogObject>, Consents), ManifestError> {
     let mut out = Vec::new();
-    for (source, value) in crate::manifest::values(inputs)? {
-        if let Some(obj) = CatalogObject::from_value(value, default_namespace) {
-            if let Err(e) = &obj.entity {
-                return Err(ManifestError::document(&source, e.clone()));
+    let values = crate::manifest::values(inputs)?;
+    let mut consents = Consents::new(mode);
+    let mut rest = Vec::new();
+    for (source, value) in values {
+        match CatalogObject::from_value(value.clone(), default_namespace) {
+            Some(obj) => {
+                if let Err(e) = &obj.entity {
+                    return Err(ManifestError::document(&source, e.clone()));
+                }
+                out.push(obj);
             }
-            out.push(obj);
+            None => rest.push((source, value)),
         }
     }
-    let mut index = RelationIndex::new(max_relations_per_type);
+    crate::tenancy::name_labels(&mut consents, out.iter().map(|o| o.namespace.as_str()));
+    for (source, value) in &rest {
+        crate::tenancy::add_manifest(&mut consents, value, default_namespace)
+            .map_err(|e| ManifestError::document(source, e.to_string()))?;
+    }
+    let mut index = RelationIndex::with_mode(max_relations_per_type, mode);
+    for ns in consents.namespaces() {
+        let labels = consents.labels(&ns).cloned().unwrap_or_default();
+        index.upsert_namespace(&ns, labels);
+    }
+    for (ns, name) in consents.grant_names() {
+        if let Some(g) = consents.grant(&ns, &name) {
+            index.upsert_grant(&ns, &name, g.clone());
+        }
+    }
     for obj in &out {
         if let Ok(entity) = &obj.entity {
             index.upsert(entity, obj.generation);
@@ -144,11 +184,19 @@ pub fn from_manifests(
     }
     index.take_dirty();
     for obj in &mut out {
-        obj.status =
-            crate::status::desired(&index, &obj.entity_ref()).map(|d| render(&d, None, now));
+        obj.status = crate::status::desired(&index, &obj.entity_ref()).map(|mut d| {
+            d.status.unknown_fields = crate::api::unknown_fields(
+                obj.kind,
+                obj.spec.keys().map(String::as_str),
+                obj.annotations
+                    .get(crate::model::CUSTOM_KEYS_ANNOTATION)
+                    .map(String::as_str),
+            );
+            render(&d, None, now)
+        });
     }
     sort(&mut out);
-    Ok(out)
+    Ok((out, consents))
 }
 
 /// Sorted by kind, namespace and name, the order every reader lists the catalog in.

@@ -10,6 +10,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use playbill::backstage::{ExportArgs, ImportArgs, export, import};
 use playbill::catalog::CatalogObject;
 use playbill::cluster::Coverage;
+use playbill::consent::{Consents, CrossNamespaceRefs};
 use playbill::graph::GraphArgs;
 use playbill::manifest::ManifestError;
 
@@ -55,27 +56,41 @@ enum LoadError {
 fn load(
     files: &[String],
     namespace: Option<&str>,
-) -> Result<(Vec<CatalogObject>, Coverage), LoadError> {
+    mode: CrossNamespaceRefs,
+) -> Result<(Vec<CatalogObject>, Coverage, Consents), LoadError> {
     if !files.is_empty() {
         let inputs = playbill::manifest::read_inputs(files)?;
-        let objects = playbill::catalog::from_manifests(
+        let (objects, consents) = playbill::catalog::from_manifests_with(
             &inputs,
             namespace.unwrap_or("default"),
             playbill::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
+            mode,
             &now(),
         )?;
-        return Ok((objects, Coverage::All));
+        return Ok((objects, Coverage::All, consents));
     }
     runtime()?.block_on(async {
         let client = kube::Client::try_default().await?;
-        Ok(playbill::cluster::fetch_covering(&client, namespace).await?)
+        let (objects, coverage) = playbill::cluster::fetch_covering(&client, namespace).await?;
+        let consents = playbill::tenancy::fetch_consents(
+            &client,
+            mode,
+            objects.iter().map(|o| o.namespace.as_str()),
+        )
+        .await?;
+        Ok((objects, coverage, consents))
     })
 }
 
 /// `playbill resolve`.
-pub fn resolve(paths: &[String], namespace: &str, max_relations_per_type: usize) -> ExitCode {
+pub fn resolve(
+    paths: &[String],
+    namespace: &str,
+    max_relations_per_type: usize,
+    mode: CrossNamespaceRefs,
+) -> ExitCode {
     let result = playbill::manifest::read_inputs(paths).and_then(|inputs| {
-        playbill::resolve::resolve(&inputs, namespace, max_relations_per_type, &now())
+        playbill::resolve::resolve_with(&inputs, namespace, max_relations_per_type, mode, &now())
     });
     match result {
         Ok(statuses) => match serde_json::to_string_pretty(&statuses) {
@@ -83,6 +98,33 @@ pub fn resolve(paths: &[String], namespace: &str, max_relations_per_type: usize)
             Err(e) => fail(e),
         },
         Err(e) => fail(e),
+    }
+}
+
+/// `playbill validate`: the findings on stdout, a summary on stderr, exit 1 on any error (or
+/// any warning with `strict`).
+pub fn validate(
+    paths: &[String],
+    namespace: &str,
+    output: playbill::check::Output,
+    strict: bool,
+) -> ExitCode {
+    let inputs = match playbill::manifest::read_inputs(paths) {
+        Ok(i) => i,
+        Err(e) => {
+            eprintln!("playbill validate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = playbill::check::validate(&inputs, namespace);
+    if print(&playbill::check::render(&report, output)) != ExitCode::SUCCESS {
+        return ExitCode::FAILURE;
+    }
+    eprintln!("playbill validate: {}", playbill::check::summary(&report));
+    let failed = report.errors() > 0 || (strict && report.warnings() > 0);
+    match failed {
+        true => ExitCode::FAILURE,
+        false => ExitCode::SUCCESS,
     }
 }
 
@@ -132,14 +174,18 @@ pub fn import(args: &ImportArgs) -> ExitCode {
 
 /// `playbill export`.
 pub fn export(args: &ExportArgs) -> ExitCode {
-    let objects = match load(&args.filename, args.namespace.as_deref()) {
-        Ok((objects, coverage)) => {
+    let (objects, consents) = match load(
+        &args.filename,
+        args.namespace.as_deref(),
+        args.cross_namespace_refs.into(),
+    ) {
+        Ok((objects, coverage, consents)) => {
             if let Coverage::Namespace(ns) = coverage {
                 eprintln!(
                     "playbill export: not allowed to list the catalog in every namespace; read only {ns}, so relations from other namespaces are left out"
                 );
             }
-            objects
+            (objects, consents)
         }
         Err(e) => {
             eprintln!("playbill export: {e}");
@@ -150,7 +196,7 @@ pub fn export(args: &ExportArgs) -> ExitCode {
         relations: !args.no_relations,
         server_fields: args.filename.is_empty(),
     };
-    let mut result = export::export(&objects, options);
+    let mut result = export::export(&objects, options, &consents);
     if let Some(ns) = &args.namespace {
         result.entities.retain(|e| e.kube_namespace == *ns);
     }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod backstage;
 pub mod catalog;
+pub mod check;
 pub mod cluster;
 pub mod controller;
 pub mod error;
@@ -15,8 +16,9 @@ pub mod metrics;
 pub mod plugin;
 pub mod resolve;
 pub mod status;
+pub mod tenancy;
 pub mod yaml;
 
 /// The pure core lives in its own crate so nothing in it can reach the cluster; re-exported so
 /// `playbill::model` and `playbill::index` paths keep working.
-pub use playbill_core::{index, model};
+pub use playbill_core::{consent, index, model};

@@ -28,7 +28,12 @@ enum Command {
         log_format: LogFormat,
     },
     /// Print every catalog CRD as multi-document YAML (the same bytes as crds/).
-    Crds,
+    Crds {
+        /// Print instead the chart template of the admission policy that warns about unknown keys
+        /// in spec (charts/playbill/templates/unknown-keys-policy.yaml).
+        #[arg(long)]
+        policy: bool,
+    },
     /// Convert Backstage catalog-info.yaml files into Playbill manifests for `kubectl apply -f -`.
     Import(playbill::backstage::ImportArgs),
     /// Print the catalog as Backstage entities, with their relations.
@@ -51,6 +56,28 @@ enum Command {
         /// At most this many relations of one type are listed per entity.
         #[arg(long, default_value_t = playbill::index::DEFAULT_MAX_RELATIONS_PER_TYPE)]
         max_relations_per_type: usize,
+        /// How references across namespaces count, as the operator's --cross-namespace-refs:
+        /// allow (every reference, as in Backstage) or consent (only those a CatalogGrant in the
+        /// target's namespace, among the manifests, permits).
+        #[arg(long, value_enum, default_value = "allow")]
+        cross_namespace_refs: playbill::tenancy::CrossNamespaceRefsArg,
+    },
+    /// Check manifests for CI or a pre-commit hook: every schema, CEL, metadata and reference
+    /// problem in one run, as FILE:LINE: FIELD: message. Unknown keys in spec and references to
+    /// entities not in the given files are warnings; exits 1 on any error.
+    Validate {
+        /// Manifest files or directories (walked); `-` reads stdin.
+        #[arg(required = true)]
+        paths: Vec<String>,
+        /// The namespace of objects that do not name one.
+        #[arg(long, short = 'n', default_value = "default")]
+        namespace: String,
+        /// Output format.
+        #[arg(long, short = 'o', value_enum, default_value_t = playbill::check::Output::Text)]
+        output: playbill::check::Output,
+        /// Treat warnings as errors: exit 1 on any.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -100,10 +127,11 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Command::Crds => match playbill::api::crds_yaml() {
+        Command::Crds { policy: false } => match playbill::api::crds_yaml() {
             Ok(yaml) => print(&yaml),
             Err(e) => fail(format!("cannot render CRDs: {e}")),
         },
+        Command::Crds { policy: true } => print(&playbill::api::policy::chart_template()),
         Command::Import(args) => cli::import(&args),
         Command::Export(args) => cli::export(&args),
         Command::BackstageMapping => {
@@ -117,6 +145,18 @@ fn main() -> ExitCode {
             paths,
             namespace,
             max_relations_per_type,
-        } => cli::resolve(&paths, &namespace, max_relations_per_type),
+            cross_namespace_refs,
+        } => cli::resolve(
+            &paths,
+            &namespace,
+            max_relations_per_type,
+            cross_namespace_refs.into(),
+        ),
+        Command::Validate {
+            paths,
+            namespace,
+            output,
+            strict,
+        } => cli::validate(&paths, &namespace, output, strict),
     }
 }

@@ -144,6 +144,128 @@ pub fn values(inputs: &[Input]) -> Result<Vec<(Source, Value)>, ManifestError> {
     Ok(out)
 }
 
+/// Where each field of one YAML document is written: the 1-based line of every path
+/// (`spec.tags[2]`, `metadata.name`, `` for the document itself).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FieldLines {
+    lines: std::collections::HashMap<String, usize>,
+    start: usize,
+    /// Where the document stops being YAML, if it does.
+    pub error_line: Option<usize>,
+}
+
+impl FieldLines {
+    /// The line of `path`, or of its nearest written ancestor (a missing required field is
+    /// reported where its parent is), or of the document's start.
+    pub fn line(&self, path: &str) -> usize {
+        let mut path = path;
+        loop {
+            if let Some(l) = self.lines.get(path) {
+                return *l;
+            }
+            match path.rfind(['.', '[']) {
+                Some(i) => path = &path[..i],
+                None => return self.start,
+            }
+        }
+    }
+}
+
+/// One open mapping or sequence while walking a document's events.
+enum Open {
+    Map { path: String, key: Option<String> },
+    Seq { path: String, next: usize },
+}
+
+/// The [`FieldLines`] of every document in `text`, in order. A document the parser cannot read
+/// ends the list (as [`documents`] ends there too); keys that are not plain scalars are skipped.
+pub fn field_lines(text: &str) -> Vec<FieldLines> {
+    use saphyr_parser::{Event, Parser};
+    let mut docs = Vec::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut current = FieldLines::default();
+    for item in Parser::new_from_str(text) {
+        let (event, span) = match item {
+            Ok(e) => e,
+            Err(e) => {
+                current.error_line = Some(e.marker().line());
+                docs.push(current);
+                break;
+            }
+        };
+        let line = span.start.line();
+        // The path of the node this event starts, if it is a value (not a mapping key).
+        let mut node_path = |stack: &mut Vec<Open>, key: Option<&str>| -> Option<String> {
+            match stack.last_mut() {
+                None => Some(String::new()),
+                Some(Open::Seq { path, next }) => {
+                    *next += 1;
+                    Some(format!("{path}[{}]", *next - 1))
+                }
+                Some(Open::Map { path, key: pending }) => match pending.take() {
+                    Some(k) => Some(if path.is_empty() {
+                        k
+                    } else {
+                        format!("{path}.{k}")
+                    }),
+                    None => {
+                        // A key: remember it, and where it is written.
+                        let k = key.unwrap_or("?").to_owned();
+                        let full = if path.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{path}.{k}")
+                        };
+                        current.lines.entry(full).or_insert(line);
+                        *pending = Some(k);
+                        None
+                    }
+                },
+            }
+        };
+        match event {
+            Event::DocumentStart(_) => {
+                current = FieldLines {
+                    start: line,
+                    ..FieldLines::default()
+                };
+                stack.clear();
+            }
+            Event::DocumentEnd => docs.push(std::mem::take(&mut current)),
+            Event::Scalar(value, ..) => {
+                if let Some(p) = node_path(&mut stack, Some(&value)) {
+                    current.lines.entry(p).or_insert(line);
+                }
+            }
+            Event::Alias(_) => {
+                if let Some(p) = node_path(&mut stack, None) {
+                    current.lines.entry(p).or_insert(line);
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let is_map = matches!(event, Event::MappingStart(..));
+                let path = match node_path(&mut stack, None) {
+                    Some(p) => {
+                        current.lines.entry(p.clone()).or_insert(line);
+                        p
+                    }
+                    // A mapping or sequence as a key: its contents get paths under "?".
+                    None => "?".to_owned(),
+                };
+                stack.push(match is_map {
+                    true => Open::Map { path, key: None },
+                    false => Open::Seq { path, next: 0 },
+                });
+            }
+            Event::MappingEnd | Event::SequenceEnd => {
+                stack.pop();
+            }
+            _ => {}
+        }
+    }
+    docs
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,6 +298,29 @@ mod tests {
             values(&[("f".into(), "---\nx: y\n".into())]).unwrap().len(),
             1
         );
+    }
+
+    #[test]
+    fn field_lines_point_at_keys_and_items() {
+        let text = "a: 1\n---\n# c\napiVersion: v1\nspec:\n  tags:\n    - x\n    - y\n  links: [{url: u}]\n  m: {k: v}\n---\n";
+        let docs = field_lines(text);
+        assert_eq!(docs.len(), 3, "{docs:?}");
+        assert_eq!(docs[0].line("a"), 1);
+        let d = &docs[1];
+        assert_eq!(d.line("apiVersion"), 4);
+        assert_eq!(d.line("spec"), 5);
+        assert_eq!(d.line("spec.tags"), 6);
+        assert_eq!(d.line("spec.tags[1]"), 8);
+        assert_eq!(d.line("spec.links[0].url"), 9);
+        assert_eq!(d.line("spec.m.k"), 10);
+        // Missing: the nearest ancestor that is written.
+        assert_eq!(d.line("spec.owner"), 5);
+        assert_eq!(d.line("spec.tags[7]"), 6);
+        assert_eq!(d.line("metadata.name"), 2);
+        assert_eq!(docs[2].line("x"), 11);
+        let broken = field_lines("a: 1\n---\nb: [\n");
+        assert_eq!(broken.len(), 2);
+        assert_eq!(broken[1].error_line, Some(4));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 use crate::api::EntityStatus;
+use crate::consent::CrossNamespaceRefs;
 use crate::manifest::{Input, ManifestError};
 
 /// Resolves every catalog object in `inputs` and returns each entity's status, keyed by its
@@ -16,8 +17,31 @@ pub fn resolve(
     max_relations_per_type: usize,
     now: &Time,
 ) -> Result<BTreeMap<String, EntityStatus>, ManifestError> {
-    let objects =
-        crate::catalog::from_manifests(inputs, default_namespace, max_relations_per_type, now)?;
+    resolve_with(
+        inputs,
+        default_namespace,
+        max_relations_per_type,
+        CrossNamespaceRefs::Allow,
+        now,
+    )
+}
+
+/// [`resolve`] with references across namespaces treated as `mode` says, under the
+/// `CatalogGrant`s and `Namespace` labels among the manifests.
+pub fn resolve_with(
+    inputs: &[Input],
+    default_namespace: &str,
+    max_relations_per_type: usize,
+    mode: CrossNamespaceRefs,
+    now: &Time,
+) -> Result<BTreeMap<String, EntityStatus>, ManifestError> {
+    let (objects, _) = crate::catalog::from_manifests_with(
+        inputs,
+        default_namespace,
+        max_relations_per_type,
+        mode,
+        now,
+    )?;
     Ok(objects
         .into_iter()
         .filter_map(|o| Some((o.entity_ref().to_string(), o.status?)))
@@ -75,5 +99,60 @@ spec: {type: team, children: []}
             msg.starts_with("bad.yaml: document 1:") && msg.contains("owner"),
             "{msg}"
         );
+    }
+
+    #[test]
+    fn consent_mode_refuses_references_without_a_grant_in_the_manifests() {
+        let catalog = "apiVersion: catalog.playbill.dev/v1alpha1\nkind: Component\nmetadata: {name: web, namespace: shop}\nspec: {type: website, lifecycle: production, owner: org/team}\n---\napiVersion: catalog.playbill.dev/v1alpha1\nkind: Group\nmetadata: {name: team, namespace: org}\nspec: {type: team, children: []}\n";
+        let grant = "---\napiVersion: catalog.playbill.dev/v1alpha1\nkind: CatalogGrant\nmetadata: {name: owners, namespace: org}\nspec: {from: {namespaces: [shop]}, to: {kinds: [Group], relations: [ownedBy]}}\n";
+        let now = Time(Default::default());
+        let run = |text: String, mode| {
+            resolve_with(&[("t.yaml".into(), text)], "d", 1000, mode, &now).unwrap()
+        };
+        let refused = run(catalog.into(), CrossNamespaceRefs::Consent);
+        let web = &refused["component:shop/web"];
+        assert_eq!(web.conditions[0].status, "False");
+        assert_eq!(web.unresolved_refs[0].reason, "RefNotPermitted");
+        assert!(web.relations.is_empty());
+        assert!(refused["group:org/team"].relations.is_empty());
+        let granted = run(format!("{catalog}{grant}"), CrossNamespaceRefs::Consent);
+        assert_eq!(granted["component:shop/web"].conditions[0].status, "True");
+        assert_eq!(
+            granted["group:org/team"].relations[0].target_ref,
+            "component:shop/web"
+        );
+        // allow mode is the same with or without the grant.
+        assert_eq!(
+            run(catalog.into(), CrossNamespaceRefs::Allow),
+            run(format!("{catalog}{grant}"), CrossNamespaceRefs::Allow)
+        );
+        assert_eq!(run(catalog.into(), CrossNamespaceRefs::Allow), granted);
+    }
+
+    #[test]
+    fn the_example_grants_make_consent_mode_resolve_the_example_catalog_as_allow_does() {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let catalog = format!("{root}/examples/catalog");
+        let grants = format!("{root}/examples/consent");
+        let now = Time(Default::default());
+        let read = |paths: &[String]| crate::manifest::read_inputs(paths).unwrap();
+        let allow = resolve(&read(std::slice::from_ref(&catalog)), "default", 1000, &now).unwrap();
+        let consent = |paths: &[String]| {
+            resolve_with(
+                &read(paths),
+                "default",
+                1000,
+                CrossNamespaceRefs::Consent,
+                &now,
+            )
+            .unwrap()
+        };
+        assert_eq!(consent(&[catalog.clone(), grants]), allow);
+        let refused = consent(&[catalog]);
+        assert!(refused.values().any(|s| {
+            s.unresolved_refs
+                .iter()
+                .any(|u| u.reason == "RefNotPermitted")
+        }));
     }
 }

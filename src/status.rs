@@ -44,6 +44,7 @@ impl Reason for ProblemReason {
             ProblemReason::NotFound => "NotFound",
             ProblemReason::InvalidKind => "InvalidKind",
             ProblemReason::InvalidReference => "InvalidReference",
+            ProblemReason::RefNotPermitted => "RefNotPermitted",
         }
     }
 }
@@ -410,8 +411,22 @@ mod tests {
                 "InvalidSpec"
             ]
         );
-        let problem = [P::NotFound, P::InvalidKind, P::InvalidReference].map(Reason::as_str);
-        assert_eq!(problem, ["NotFound", "InvalidKind", "InvalidReference"]);
+        let problem = [
+            P::NotFound,
+            P::InvalidKind,
+            P::InvalidReference,
+            P::RefNotPermitted,
+        ]
+        .map(Reason::as_str);
+        assert_eq!(
+            problem,
+            [
+                "NotFound",
+                "InvalidKind",
+                "InvalidReference",
+                "RefNotPermitted"
+            ]
+        );
     }
 
     #[test]

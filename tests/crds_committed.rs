@@ -15,6 +15,20 @@ fn committed_crds_match_the_generated_ones() {
 }
 
 #[test]
+fn committed_unknown_keys_policy_matches_the_generated_one() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/charts/playbill/templates/unknown-keys-policy.yaml"
+    );
+    let committed = std::fs::read_to_string(path).expect("the policy template exists");
+    let generated = playbill::api::policy::chart_template();
+    assert!(
+        committed == generated,
+        "charts/playbill/templates/unknown-keys-policy.yaml is stale: run `make crds` and commit the result"
+    );
+}
+
+#[test]
 fn every_kind_is_namespaced_in_the_catalog_category_with_status() {
     let crds = playbill::api::crds();
     let kinds: Vec<_> = crds.iter().map(|c| c.spec.names.kind.as_str()).collect();

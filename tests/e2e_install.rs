@@ -179,7 +179,13 @@ fn deploy_is_what_the_chart_renders() {
     for (k, v) in &expected {
         let cluster_scoped = matches!(
             v["kind"].as_str(),
-            Some("CustomResourceDefinition" | "ClusterRole" | "ClusterRoleBinding")
+            Some(
+                "CustomResourceDefinition"
+                    | "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "ValidatingAdmissionPolicy"
+                    | "ValidatingAdmissionPolicyBinding"
+            )
         );
         assert_eq!(
             v["metadata"]["namespace"].as_str().is_none(),
@@ -367,6 +373,8 @@ fn server_side_install_is_accepted() {
         "Service",
         "Deployment",
         "NetworkPolicy",
+        "ValidatingAdmissionPolicy",
+        "ValidatingAdmissionPolicyBinding",
     ] {
         assert!(kinds.contains(&k), "no {k} rendered: {kinds:?}");
     }

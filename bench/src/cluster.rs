@@ -50,12 +50,12 @@ impl Cluster {
     pub async fn install_crds(&self) -> Res<()> {
         let crds: Api<CustomResourceDefinition> = Api::all(self.client.clone());
         let params = PatchParams::apply("playbill-bench").force();
-        for crd in playbill::api::crds() {
+        for crd in playbill::api::all_crds() {
             let name = crd.metadata.name.clone().unwrap_or_default();
             crds.patch(&name, &params, &Patch::Apply(&crd)).await?;
         }
         let t = Instant::now();
-        for crd in playbill::api::crds() {
+        for crd in playbill::api::all_crds() {
             let name = crd.metadata.name.unwrap_or_default();
             loop {
                 let established = crds.get(&name).await?.status.is_some_and(|s| {
@@ -126,6 +126,30 @@ impl Cluster {
             .buffer_unordered(concurrency)
             .try_collect::<Vec<()>>()
             .await?;
+        Ok(())
+    }
+
+    /// One CatalogGrant in each namespace of a copy, letting the other three refer in to
+    /// anything: under `--cross-namespace-refs=consent` the statuses are then the same as in
+    /// `allow`, and what the bench measures is the cost of the consent checks.
+    pub async fn grant_all(&self, prefix: &str) -> Res<()> {
+        let resource = ApiResource::erase::<playbill::api::CatalogGrant>(&());
+        for j in 0..NAMESPACES {
+            let ns = format!("{prefix}{j}");
+            let from: Vec<String> = (0..NAMESPACES)
+                .filter(|&i| i != j)
+                .map(|i| format!("{prefix}{i}"))
+                .collect();
+            let grant: DynamicObject = serde_json::from_value(json!({
+                "apiVersion": "catalog.playbill.dev/v1alpha1",
+                "kind": "CatalogGrant",
+                "metadata": {"name": "bench", "namespace": ns},
+                "spec": {"from": {"namespaces": from}},
+            }))?;
+            Api::<DynamicObject>::namespaced_with(self.client.clone(), &ns, &resource)
+                .create(&PostParams::default(), &grant)
+                .await?;
+        }
         Ok(())
     }
 

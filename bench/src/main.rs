@@ -63,6 +63,11 @@ struct Args {
     /// (`target/release/playbill`).
     #[arg(long, alias = "operator")]
     playbill_bin: Option<PathBuf>,
+    /// The operator's `--cross-namespace-refs` mode. In `consent` every bench namespace grants
+    /// the other three everything, so the statuses are those of `allow` and the difference is
+    /// the cost of the checks.
+    #[arg(long, default_value = "allow", value_parser = ["allow", "consent"])]
+    cross_namespace_refs: String,
     /// Leave the bench namespaces in place at the end.
     #[arg(long)]
     keep: bool,
@@ -136,6 +141,9 @@ async fn main() -> Res<()> {
     cluster.delete_namespaces(FLOOR_PREFIX, cleanup).await?;
     let t = Instant::now();
     cluster.load(&objs, PREFIX, args.load_concurrency).await?;
+    if args.cross_namespace_refs == "consent" {
+        cluster.grant_all(PREFIX).await?;
+    }
     println!(
         "loaded {n} entities into {PREFIX}0..3 in {:.1}s",
         t.elapsed().as_secs_f64()
@@ -143,7 +151,15 @@ async fn main() -> Res<()> {
 
     // 3. The operator, cold.
     let log = out_dir.join("operator.log");
-    let start = || Operator::start(&bin, &kubeconfig, args.concurrency, &log);
+    let start = || {
+        Operator::start(
+            &bin,
+            &kubeconfig,
+            args.concurrency,
+            &args.cross_namespace_refs,
+            &log,
+        )
+    };
     let (op, mut observer, convergence) =
         scenarios::converge(&cluster, PREFIX, &model, start, timeout).await?;
 
@@ -170,6 +186,7 @@ async fn main() -> Res<()> {
     let report = Report {
         n,
         concurrency: args.concurrency,
+        cross_namespace_refs: args.cross_namespace_refs.clone(),
         floor,
         convergence,
         idle,

@@ -14,8 +14,15 @@ pub struct Operator {
 }
 
 impl Operator {
-    /// Starts `bin run` with `concurrency` status patches in flight, logging to `log`.
-    pub fn start(bin: &Path, kubeconfig: &Path, concurrency: usize, log: &Path) -> Res<Operator> {
+    /// Starts `bin run` with `concurrency` status patches in flight and the given
+    /// `--cross-namespace-refs` mode, logging to `log`.
+    pub fn start(
+        bin: &Path,
+        kubeconfig: &Path,
+        concurrency: usize,
+        cross_namespace_refs: &str,
+        log: &Path,
+    ) -> Res<Operator> {
         let port = free_port();
         let lease = format!("bench-{}-{port}", std::process::id());
         let process = OperatorProcess::spawn(
@@ -29,6 +36,8 @@ impl Operator {
                 &lease,
                 "--concurrency",
                 &concurrency.to_string(),
+                "--cross-namespace-refs",
+                cross_namespace_refs,
             ],
             log,
         )?;

@@ -12,6 +12,8 @@ use crate::scenarios::{Convergence, Floor, Idle, Trials};
 pub struct Report {
     pub n: usize,
     pub concurrency: usize,
+    /// The operator's `--cross-namespace-refs` mode.
+    pub cross_namespace_refs: String,
     pub floor: Floor,
     pub convergence: Convergence,
     pub idle: Idle,
@@ -46,6 +48,7 @@ impl Report {
         let (p50, p99) = self.latency();
         let results = json!({
             "n": self.n,
+            "cross_namespace_refs": self.cross_namespace_refs,
             "converge_seconds": self.convergence.seconds,
             "floor_seconds": self.floor.seconds,
             "floor_seen_seconds": self.floor.seen,
@@ -84,7 +87,10 @@ impl Report {
         let hist = |name: &str| (sum(&format!("{name}_sum")), sum(&format!("{name}_count")));
 
         println!();
-        println!("== Playbill benchmark, N = {n}, concurrency {concurrency} ==");
+        println!(
+            "== Playbill benchmark, N = {n}, concurrency {concurrency}, cross-namespace refs: {} ==",
+            self.cross_namespace_refs
+        );
         println!("floor (N status patches):       {floor_seconds:.3} s");
         if let Some(seen) = self.floor.seen {
             println!("  all seen by the watches at:   {seen:.3} s");

@@ -2,15 +2,21 @@
 //! each resource to the pure model's [`Entity`].
 
 mod fields;
+mod grant;
 mod kinds;
+pub mod policy;
 mod status;
 pub mod validate;
 
 pub use fields::{
     CommonFields, EntityRefString, ExtraFields, KindedRefString, Link, ListRefString, Profile, Tag,
 };
+pub use grant::{
+    CatalogGrant, CatalogGrantSpec, GrantKind, GrantRelation, GrantSource, GrantTarget,
+    NamespaceName,
+};
 pub use kinds::*;
-pub use status::{EntityStatus, RelationEntry, UnresolvedRef};
+pub use status::{EntityStatus, RelationEntry, UnknownField, UnresolvedRef};
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{CustomResourceExt, ResourceExt};
@@ -40,6 +46,21 @@ pub trait CatalogResource:
     fn refs(&self) -> Vec<RawRef>;
 
     fn status(&self) -> Option<&EntityStatus>;
+
+    /// The keys of spec that no field of the kind holds.
+    fn extra(&self) -> &ExtraFields;
+
+    /// The keys of spec that no field of the kind holds and that are not custom on purpose, as
+    /// the status lists them.
+    fn unknown_fields(&self) -> Vec<UnknownField> {
+        unknown_fields(
+            Self::KIND,
+            self.extra().keys().map(String::as_str),
+            self.annotations()
+                .get(crate::model::CUSTOM_KEYS_ANNOTATION)
+                .map(String::as_str),
+        )
+    }
 
     /// The entity as the pure model sees it.
     fn entity(&self) -> Entity {
@@ -77,6 +98,10 @@ macro_rules! catalog_resource {
             fn status(&self) -> Option<&EntityStatus> {
                 self.status.as_ref()
             }
+
+            fn extra(&self) -> &ExtraFields {
+                &self.spec.extra
+            }
         }
     };
 }
@@ -109,6 +134,55 @@ catalog_resource!(Group, Kind::Group, |s| RefCollector::default()
     .many("members", strs(&s.members)));
 catalog_resource!(User, Kind::User, |s| RefCollector::default()
     .many("memberOf", s.member_of.iter().map(ListRefString::as_str)));
+
+/// The most unknown fields a status lists.
+pub const MAX_UNKNOWN_FIELDS: usize = 20;
+
+/// The fields of `spec` of a `kind` object, as its generated CRD schema names them (sorted): the
+/// one list the operator, `playbill validate` and the admission policy in the chart all use.
+pub fn known_fields(kind: Kind) -> Vec<&'static str> {
+    static KNOWN: std::sync::OnceLock<Vec<(Kind, Vec<String>)>> = std::sync::OnceLock::new();
+    let all = KNOWN.get_or_init(|| {
+        Kind::ALL
+            .into_iter()
+            .map(|k| {
+                let fields = validate::spec_schema(k)
+                    .and_then(|s| s["properties"].as_object())
+                    .map(|p| p.keys().cloned().collect())
+                    .unwrap_or_default();
+                (k, fields)
+            })
+            .collect()
+    });
+    all.iter()
+        .find(|(k, _)| *k == kind)
+        .map(|(_, f)| f.iter().map(String::as_str).collect())
+        .unwrap_or_default()
+}
+
+/// The keys among `keys` (of a `kind` object's spec) that the kind has no field for and that are
+/// not custom (`x-` prefixed or listed in `custom_annotation`, the value of the
+/// catalog.playbill.dev/custom-keys annotation), each with its warning; at most
+/// [`MAX_UNKNOWN_FIELDS`], those with a suggestion first.
+pub fn unknown_fields<'a>(
+    kind: Kind,
+    keys: impl IntoIterator<Item = &'a str>,
+    custom_annotation: Option<&str>,
+) -> Vec<UnknownField> {
+    let custom = crate::model::custom_keys(custom_annotation);
+    let mut unknown = crate::model::unknown_keys(keys, &known_fields(kind), &custom);
+    // The likely typos, those with a suggestion, first (as the admission warnings list them).
+    unknown.sort_by_key(|u| u.suggestion.is_none());
+    unknown
+        .into_iter()
+        .take(MAX_UNKNOWN_FIELDS)
+        .map(|u| UnknownField {
+            field: u.field(),
+            suggestion: u.suggestion.as_ref().map(|s| format!("spec.{s}")),
+            message: u.message(kind),
+        })
+        .collect()
+}
 
 fn decode<K: CatalogResource>(value: serde_json::Value) -> Result<Entity, serde_json::Error> {
     serde_json::from_value::<K>(value).map(|k| k.entity())
@@ -164,10 +238,17 @@ pub fn crds() -> Vec<CustomResourceDefinition> {
     ]
 }
 
+/// Every CRD Playbill defines: the catalog kinds, then CatalogGrant.
+pub fn all_crds() -> Vec<CustomResourceDefinition> {
+    let mut all = crds();
+    all.push(CatalogGrant::crd());
+    all
+}
+
 /// Every CRD as one multi-document YAML stream: the bytes committed under `crds/`.
 pub fn crds_yaml() -> Result<String, serde_norway::Error> {
     let mut out = String::new();
-    for crd in crds() {
+    for crd in all_crds() {
         out.push_str("---\n");
         out.push_str(&serde_norway::to_string(&crd)?);
     }
@@ -206,6 +287,47 @@ mod tests {
         );
         assert!(!c.spec.extra.contains_key("owner"));
         assert_eq!(serde_json::to_value(&c).unwrap()["spec"], value["spec"]);
+    }
+
+    #[test]
+    fn known_fields_come_from_the_crd_schema() {
+        assert_eq!(
+            known_fields(Kind::Component),
+            [
+                "consumesApis",
+                "dependencyOf",
+                "dependsOn",
+                "description",
+                "lifecycle",
+                "links",
+                "owner",
+                "providesApis",
+                "subcomponentOf",
+                "system",
+                "tags",
+                "title",
+                "type"
+            ]
+        );
+        for kind in Kind::ALL {
+            let known = known_fields(kind);
+            for common in ["title", "description", "tags", "links"] {
+                assert!(known.contains(&common), "{kind:?}: {known:?}");
+            }
+            for rule in crate::model::rules_for(kind) {
+                assert!(known.contains(&rule.field), "{kind:?}: {}", rule.field);
+            }
+        }
+        // Exactly the keys serde keeps aside as extra are reported.
+        let c: Component = serde_json::from_value(json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": "Component",
+            "metadata": {"name": "c", "namespace": "n"},
+            "spec": {"type": "t", "lifecycle": "l", "owner": "o", "title": "T",
+                "tags": ["a"], "sytem": "s"}
+        }))
+        .unwrap();
+        let unknown: Vec<_> = c.unknown_fields().into_iter().map(|u| u.field).collect();
+        assert_eq!(unknown, ["spec.sytem"]);
     }
 
     #[test]

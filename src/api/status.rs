@@ -38,6 +38,13 @@ pub struct EntityStatus {
     /// lists only some of them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unresolved_ref_count: Option<i64>,
+    /// Keys in spec that this kind has no field for, such as a misspelled field name, each with
+    /// the known field it most likely meant. They are kept (Backstage allows extra keys) and do
+    /// not affect Ready. Keys starting with x- and keys listed, comma-separated, in the
+    /// catalog.playbill.dev/custom-keys annotation are custom on purpose and not listed. At most
+    /// 20 are listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unknown_fields: Vec<UnknownField>,
     /// Conditions of the entity. Ready is True when every reference resolves to an entity of an
     /// allowed kind.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -77,6 +84,21 @@ pub struct RelationEntry {
     /// The canonical reference of the other entity, kind:namespace/name in lowercase. It may name
     /// an entity that does not exist (see unresolvedRefs).
     pub target_ref: String,
+}
+
+/// A key in spec that this kind has no field for.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UnknownField {
+    /// The key's path, such as spec.sytem.
+    pub field: String,
+    /// The known field it most likely meant, such as spec.system: one ignoring case, or else
+    /// one a single edit away (a letter added, dropped or changed, or two letters swapped).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suggestion: Option<String>,
+    /// A human-readable warning, such as "spec.sytem is not a field of Component; did you mean
+    /// spec.system?".
+    pub message: String,
 }
 
 /// A reference in spec that does not resolve.

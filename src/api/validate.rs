@@ -1,7 +1,8 @@
 //! Offline validation of a catalog object against the same rules the API server applies at
 //! admission: the CRD's own OpenAPI schema (types, required fields, lengths, patterns, list
 //! sizes) and its CEL rules, read from the generated CRDs rather than restated, so `playbill
-//! import` refuses exactly what `kubectl apply` would refuse, naming the same field.
+//! import` and `playbill validate` refuse exactly what `kubectl apply` would refuse, naming the
+//! same field; unlike the API server they report the CEL rules of an object whose schema fails.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -46,6 +47,11 @@ fn spec_schemas() -> &'static HashMap<String, Value> {
     })
 }
 
+/// The `spec` schema of a `kind` object, as its generated CRD carries it.
+pub fn spec_schema(kind: Kind) -> Option<&'static Value> {
+    spec_schemas().get(kind.name())
+}
+
 /// Compiled regexes, by source: the schemas use a handful of patterns over and over.
 fn regex(pattern: &str) -> Option<Regex> {
     static CACHE: OnceLock<std::sync::Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
@@ -72,6 +78,112 @@ pub fn validate_spec(kind: Kind, spec: &Value) -> Vec<FieldError> {
         }),
     }
     out
+}
+
+/// The keys Kubernetes knows in the metadata of any object.
+const METADATA_FIELDS: [&str; 15] = [
+    "name",
+    "generateName",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "finalizers",
+    "ownerReferences",
+    "managedFields",
+    "selfLink",
+];
+
+/// Every way a whole `kind` object (as a manifest holds it) breaks what admission checks: the
+/// top-level keys, the metadata rules every object obeys (names, labels, annotations), and the
+/// CRD's schema and CEL rules for `spec`, all of them at once, in document order. Unknown keys
+/// outside `spec` are errors, as `kubectl apply` (strict field validation) makes them.
+pub fn validate_object(kind: Kind, object: &Value) -> Vec<FieldError> {
+    let mut out = Vec::new();
+    let Some(top) = object.as_object() else {
+        err(&mut out, "", "must be a mapping");
+        return out;
+    };
+    for key in top.keys() {
+        if !["apiVersion", "kind", "metadata", "spec", "status"].contains(&key.as_str()) {
+            err(&mut out, key, format!("unknown field \"{key}\""));
+        }
+    }
+    match top.get("metadata") {
+        Some(Value::Object(meta)) => validate_metadata(meta, &mut out),
+        Some(_) => err(&mut out, "metadata", "must be of type object"),
+        None => err(&mut out, "metadata.name", "Required value"),
+    }
+    match top.get("spec") {
+        Some(spec) => out.extend(validate_spec(kind, spec)),
+        None => err(&mut out, "spec", "Required value"),
+    }
+    out
+}
+
+fn validate_metadata(meta: &serde_json::Map<String, Value>, out: &mut Vec<FieldError>) {
+    for key in meta.keys() {
+        if !METADATA_FIELDS.contains(&key.as_str()) {
+            err(
+                out,
+                &format!("metadata.{key}"),
+                format!("unknown field \"metadata.{key}\""),
+            );
+        }
+    }
+    match meta.get("name").or_else(|| meta.get("generateName")) {
+        None => err(out, "metadata.name", "Required value"),
+        Some(Value::String(name)) if meta.contains_key("name") && !is_dns_subdomain(name) => err(
+            out,
+            "metadata.name",
+            "must be a lowercase RFC 1123 subdomain: at most 253 lowercase letters, digits, '-' and '.', starting and ending with a letter or digit",
+        ),
+        Some(Value::String(_)) => {}
+        Some(_) => err(out, "metadata.name", "must be of type string"),
+    }
+    match meta.get("namespace") {
+        Some(Value::String(ns)) if !is_dns_label(ns) => err(
+            out,
+            "metadata.namespace",
+            "must be a lowercase RFC 1123 label: at most 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
+        ),
+        Some(Value::String(_)) | None => {}
+        Some(_) => err(out, "metadata.namespace", "must be of type string"),
+    }
+    for (field, value_ok) in [
+        ("labels", is_label_value as fn(&str) -> bool),
+        ("annotations", |_: &str| true),
+    ] {
+        let Some(map) = meta.get(field) else { continue };
+        let Some(map) = map.as_object() else {
+            err(out, &format!("metadata.{field}"), "must be of type object");
+            continue;
+        };
+        for (k, v) in map {
+            let path = format!("metadata.{field}.{k}");
+            if !is_qualified_name(k) {
+                err(
+                    out,
+                    &path,
+                    "key must be an optional DNS prefix and '/', then 1-63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                );
+            }
+            match v.as_str() {
+                Some(s) if !value_ok(s) => err(
+                    out,
+                    &path,
+                    "must be at most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+                ),
+                Some(_) => {}
+                None => err(out, &path, "must be of type string"),
+            }
+        }
+    }
 }
 
 fn err(out: &mut Vec<FieldError>, path: &str, message: impl Into<String>) {

@@ -16,7 +16,10 @@ use super::names::{
 };
 use crate::api::validate::is_dns_label;
 use crate::catalog::CatalogObject;
-use crate::model::{Entity, EntityRef, RawRef, catalog_relations, parse_ref, rule, split_ref};
+use crate::consent::Consents;
+use crate::model::{
+    Entity, EntityRef, RawRef, catalog_relations_where, parse_ref, rule, split_ref,
+};
 
 /// Annotations that tools add to live objects and that mean nothing to Backstage.
 pub const TOOL_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
@@ -121,7 +124,7 @@ fn backstage_identity(o: &CatalogObject) -> (String, String) {
 }
 
 /// Converts the catalog into Backstage entities, in the order given.
-pub fn export(objects: &[CatalogObject], options: Options) -> Export {
+pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) -> Export {
     let mut out = Export::default();
     let identities: BTreeMap<EntityRef, (String, String)> = objects
         .iter()
@@ -221,7 +224,28 @@ pub fn export(objects: &[CatalogObject], options: Options) -> Export {
         });
     }
     if options.relations {
-        let mut relations = catalog_relations(&restored);
+        // Consent is between Kubernetes namespaces, and the restored Backstage names may
+        // differ from them: map both ends back before asking.
+        let kube_namespace: BTreeMap<EntityRef, &str> = objects
+            .iter()
+            .map(|o| {
+                let (ns, name) = &identities[&o.entity_ref()];
+                (EntityRef::of(o.kind, ns, name), o.namespace.as_str())
+            })
+            .collect();
+        let mut relations = catalog_relations_where(&restored, |e, rule, t| {
+            let from = kube_namespace
+                .get(&e.entity_ref())
+                .copied()
+                .unwrap_or(&e.namespace);
+            let target = EntityRef {
+                namespace: kube_namespace
+                    .get(t)
+                    .map_or_else(|| t.namespace.clone(), |ns| (*ns).to_owned()),
+                ..t.clone()
+            };
+            consents.permits(from, rule.forward, &target)
+        });
         for (entity, e) in out.entities.iter_mut().zip(&restored) {
             let rows = relations.remove(&e.entity_ref()).unwrap_or_default();
             entity.relations = Some(

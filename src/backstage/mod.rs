@@ -50,6 +50,11 @@ pub struct ExportArgs {
     /// Every namespace (the default).
     #[arg(long, short = 'A')]
     pub all_namespaces: bool,
+    /// How references across namespaces count, as the operator's --cross-namespace-refs: allow
+    /// (every reference, as in Backstage) or consent (only those a CatalogGrant in the target's
+    /// namespace permits).
+    #[arg(long, value_enum, default_value = "allow")]
+    pub cross_namespace_refs: crate::tenancy::CrossNamespaceRefsArg,
 }
 
 impl ImportArgs {

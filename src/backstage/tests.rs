@@ -117,7 +117,7 @@ fn exported(objects: &[CatalogObject]) -> Vec<Value> {
         relations: true,
         server_fields: false,
     };
-    let out = export::export(objects, options);
+    let out = export::export(objects, options, &crate::consent::Consents::default());
     assert_eq!(out.skipped, Vec::<String>::new());
     out.entities
         .iter()
@@ -459,6 +459,7 @@ fn export_all(objects: &[CatalogObject], server_fields: bool) -> Vec<BackstageEn
             relations: true,
             server_fields,
         },
+        &crate::consent::Consents::default(),
     )
     .entities
 }
@@ -541,7 +542,11 @@ fn export_drops_tool_and_bridge_annotations_and_adds_server_fields_on_request() 
         (&without.metadata.uid, &without.metadata.etag),
         (&None, &None)
     );
-    let bare = export::export(&export_objects_sample(), export::Options::default());
+    let bare = export::export(
+        &export_objects_sample(),
+        export::Options::default(),
+        &crate::consent::Consents::default(),
+    );
     assert!(bare.entities.iter().all(|e| e.relations.is_none()));
 }
 
@@ -560,7 +565,11 @@ fn objects_whose_spec_does_not_fit_are_reported_not_exported() {
     );
     assert!(broken.entity.is_err());
     broken.namespace = "default".into();
-    let out = export::export(&[broken], export::Options::default());
+    let out = export::export(
+        &[broken],
+        export::Options::default(),
+        &crate::consent::Consents::default(),
+    );
     assert!(out.entities.is_empty());
     assert_eq!(out.skipped.len(), 1);
     assert!(out.skipped[0].contains("owner"), "{:?}", out.skipped);

@@ -11,6 +11,27 @@ use crate::model::Kind;
 pub struct Health {
     synced: [AtomicBool; Kind::ALL.len()],
     first_pass: AtomicBool,
+    /// In consent mode, the grant and namespace watches too.
+    consent_watched: AtomicBool,
+    consent_synced: [AtomicBool; 2],
+}
+
+/// What the operator watches besides the catalog kinds in `--cross-namespace-refs=consent`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsentSource {
+    Grants,
+    Namespaces,
+}
+
+impl ConsentSource {
+    pub const ALL: [ConsentSource; 2] = [ConsentSource::Grants, ConsentSource::Namespaces];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConsentSource::Grants => "CatalogGrant",
+            ConsentSource::Namespaces => "Namespace",
+        }
+    }
 }
 
 fn slot(kind: Kind) -> usize {
@@ -23,6 +44,15 @@ fn slot(kind: Kind) -> usize {
 impl Health {
     pub fn set_synced(&self, kind: Kind, synced: bool) {
         self.synced[slot(kind)].store(synced, Ordering::SeqCst);
+    }
+
+    /// From now on the grant and namespace watches count too.
+    pub fn watch_consents(&self) {
+        self.consent_watched.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_consent_synced(&self, source: ConsentSource, synced: bool) {
+        self.consent_synced[source as usize].store(synced, Ordering::SeqCst);
     }
 
     pub fn first_pass_done(&self) {
@@ -40,8 +70,16 @@ impl Health {
     /// `Ok` when ready, else why not.
     pub fn check(&self) -> Result<(), String> {
         let unsynced = self.unsynced();
-        if !unsynced.is_empty() {
-            let names: Vec<&str> = unsynced.iter().map(|k| k.name()).collect();
+        let consent_unsynced = ConsentSource::ALL.into_iter().filter(|s| {
+            self.consent_watched.load(Ordering::SeqCst)
+                && !self.consent_synced[*s as usize].load(Ordering::SeqCst)
+        });
+        let names: Vec<&str> = unsynced
+            .iter()
+            .map(|k| k.name())
+            .chain(consent_unsynced.map(ConsentSource::name))
+            .collect();
+        if !names.is_empty() {
             return Err(format!("watches not synced: {}", names.join(", ")));
         }
         if !self.first_pass.load(Ordering::SeqCst) {
@@ -68,6 +106,14 @@ mod tests {
         h.set_synced(Kind::Group, false);
         assert_eq!(h.check().unwrap_err(), "watches not synced: Group");
         h.set_synced(Kind::Group, true);
+        assert!(h.check().is_ok());
+        h.watch_consents();
+        assert_eq!(
+            h.check().unwrap_err(),
+            "watches not synced: CatalogGrant, Namespace"
+        );
+        h.set_consent_synced(ConsentSource::Grants, true);
+        h.set_consent_synced(ConsentSource::Namespaces, true);
         assert!(h.check().is_ok());
     }
 }

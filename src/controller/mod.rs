@@ -1,6 +1,7 @@
 //! `playbill run`: watches the seven kinds into the relation index and keeps every status equal
 //! to what the index says it should be.
 
+mod consent;
 mod health;
 mod lease;
 mod plan;
@@ -67,6 +68,16 @@ pub struct Config {
     /// Seconds before a status write or any other API call is given up and retried.
     #[arg(long, env = "PLAYBILL_REQUEST_TIMEOUT_SECONDS", default_value_t = 10)]
     pub request_timeout_seconds: u64,
+    /// How references from one namespace to an entity in another are treated: allow (every
+    /// reference counts, as in Backstage) or consent (only if a CatalogGrant in the target's
+    /// namespace permits it; the operator then also watches CatalogGrants and Namespaces).
+    #[arg(
+        long,
+        env = "PLAYBILL_CROSS_NAMESPACE_REFS",
+        value_enum,
+        default_value = "allow"
+    )]
+    pub cross_namespace_refs: crate::tenancy::CrossNamespaceRefsArg,
     /// Shut down when standard input closes: lets a supervising process (such as the test suite)
     /// end the operator by exiting.
     #[arg(long, hide = true)]
@@ -160,8 +171,10 @@ pub async fn run(config: Config) -> Result<()> {
     let identity = identity(&config);
     let client = client(&identity).await?;
     let metrics = Arc::new(Metrics::default());
-    let state = Arc::new(Mutex::new(State::new(RelationIndex::new(
+    let mode = config.cross_namespace_refs.into();
+    let state = Arc::new(Mutex::new(State::new(RelationIndex::with_mode(
         config.max_relations_per_type,
+        mode,
     ))));
     let wake = Arc::new(Notify::new());
     let health = Arc::new(health::Health::default());
@@ -180,6 +193,7 @@ pub async fn run(config: Config) -> Result<()> {
         metrics.clone(),
         health.clone(),
         config.serve_export.then(|| client.clone()),
+        state.clone(),
         shutdown_rx.clone(),
     ));
 
@@ -198,6 +212,25 @@ pub async fn run(config: Config) -> Result<()> {
     spawn_watch::<Domain>(&shared, &mut resources);
     spawn_watch::<Group>(&shared, &mut resources);
     spawn_watch::<User>(&shared, &mut resources);
+    info!(
+        cross_namespace_refs = mode.as_str(),
+        "references across namespaces"
+    );
+    if mode == crate::consent::CrossNamespaceRefs::Consent {
+        health.watch_consents();
+        tokio::spawn(consent::watch_grants(
+            client.clone(),
+            state.clone(),
+            health.clone(),
+            wake.clone(),
+        ));
+        tokio::spawn(consent::watch_namespaces(
+            client.clone(),
+            state.clone(),
+            health.clone(),
+            wake.clone(),
+        ));
+    }
 
     let (leadership, lease_task) = if config.leader_elect {
         let lease_config = lease::LeaseConfig {

@@ -297,12 +297,13 @@ pub fn decide(
     clock: &Time,
     stream_since: Option<Instant>,
 ) -> Decision {
-    let (Some(desired), Some(obs)) = (
+    let (Some(mut desired), Some(obs)) = (
         crate::status::desired(&state.index, me),
         state.objects.get(me),
     ) else {
         return Decision::Gone;
     };
+    desired.status.unknown_fields = obs.unknown_fields.clone();
     let (mine, foreign_conditions) = match &obs.status {
         Some(s) => {
             let (m, f) = ours(s);
@@ -392,7 +393,13 @@ mod tests {
     /// Applies an object as the watch would, with the status it carries.
     fn apply(s: &mut State, e: Entity, status: Option<EntityStatus>) {
         let m = meta(&e.name, 1);
-        s.apply(e.kind, m, Decoded::Entity { entity: e, status });
+        let kind = e.kind;
+        let decoded = Decoded::Entity {
+            entity: e,
+            status,
+            unknown_fields: Vec::new(),
+        };
+        s.apply(kind, m, decoded);
     }
 
     fn r(kind: Kind, name: &str) -> EntityRef {
@@ -479,6 +486,45 @@ mod tests {
         assert!(
             planned.iter().all(|(_, d)| *d == Decision::UpToDate),
             "{planned:?}"
+        );
+    }
+
+    /// Unknown keys are warnings: listed in the status, written once, Ready untouched.
+    #[test]
+    fn unknown_keys_are_listed_in_the_status_without_churn() {
+        let mut s = catalog();
+        let now = Instant::now();
+        for (me, d) in plan(&mut s, &Pacing::default(), now) {
+            s.written(&me, Some(job(&d).status.clone()), Some("2".into()));
+        }
+        let web = entity(
+            Kind::Component,
+            "web",
+            &[("owner", "team"), ("system", "shop")],
+        );
+        let warning = crate::api::unknown_fields(Kind::Component, ["sytem"], None);
+        let decoded = Decoded::Entity {
+            entity: web,
+            status: s.objects[&r(Kind::Component, "web")].status.clone(),
+            unknown_fields: warning.clone(),
+        };
+        s.apply(Kind::Component, meta("web", 3), decoded);
+        let planned = plan(&mut s, &Pacing::default(), now);
+        assert_eq!(planned.len(), 1, "{planned:?}");
+        let j = job(&planned[0].1);
+        assert_eq!(j.status.unknown_fields, warning);
+        assert_eq!(
+            warning[0].message,
+            "spec.sytem is not a field of Component; did you mean spec.system?"
+        );
+        assert_eq!(j.status.conditions[0].reason, "UnresolvedReferences");
+        assert_eq!(j.flip, None, "a warning does not flip Ready");
+        s.written(&j.me.clone(), Some(j.status.clone()), Some("4".into()));
+        s.index.mark_all();
+        let again = plan(&mut s, &Pacing::default(), now);
+        assert!(
+            again.iter().all(|(_, d)| *d == Decision::UpToDate),
+            "{again:?}"
         );
     }
 

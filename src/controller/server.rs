@@ -20,6 +20,8 @@ struct Shared {
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     client: Option<kube::Client>,
+    /// The operator's state: the export counts only the references its grants permit.
+    state: Arc<std::sync::Mutex<super::State>>,
 }
 
 async fn metrics(State(s): State<Shared>) -> impl IntoResponse {
@@ -59,7 +61,8 @@ async fn export(
             format!("cannot list the catalog: {e}"),
         )
     })?;
-    let out = export::export(&objects, options);
+    let consents = s.state.lock().expect("state lock").index.consents().clone();
+    let out = export::export(&objects, options, &consents);
     for skipped in &out.skipped {
         tracing::warn!(object = %skipped, "export: skipped");
     }
@@ -142,6 +145,7 @@ pub async fn serve(
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     export_client: Option<kube::Client>,
+    state: Arc<std::sync::Mutex<super::State>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let app = Router::new()
@@ -158,6 +162,7 @@ pub async fn serve(
             metrics,
             health,
             client: export_client,
+            state,
         });
     let result = axum::serve(listener, app)
         .with_graceful_shutdown(async move {

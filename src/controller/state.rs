@@ -1,10 +1,11 @@
 //! What the operator knows: the relation index, and for every object the status last observed
 //! on the API server. Fed by the watches, drained by the status writer.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use crate::api::EntityStatus;
+use crate::api::{EntityStatus, UnknownField};
+use crate::consent::{CrossNamespaceRefs, Grant};
 use crate::index::RelationIndex;
 use crate::model::{Entity, EntityRef, Kind};
 
@@ -27,6 +28,8 @@ pub enum Decoded {
     Entity {
         entity: Entity,
         status: Option<EntityStatus>,
+        /// Keys in spec that the kind has no field for: warnings its status lists.
+        unknown_fields: Vec<UnknownField>,
     },
     /// The spec does not fit the schema; the status cannot be read either.
     Invalid(String),
@@ -43,6 +46,8 @@ pub struct Observed {
     /// The spec could not be read: its status is written with a merge patch, which the API
     /// server accepts for an object it cannot convert to its schema (server-side apply does not).
     pub invalid: bool,
+    /// Keys in spec that the kind has no field for, as the status should list them.
+    pub unknown_fields: Vec<UnknownField>,
     /// The resourceVersion our last status write returned (and when), until the watch delivers
     /// it. Events for the object before it are older than what the write returned, so their
     /// status is not taken (the watch delivers one object's events in order).
@@ -71,6 +76,12 @@ pub struct State {
     /// from them.
     pub last_change: Option<Instant>,
     pub changes: u64,
+    /// In consent mode: whether the grants and the namespaces have been listed once, and what a
+    /// re-list of each has returned so far.
+    grants_synced: bool,
+    namespaces_synced: bool,
+    relisting_grants: Option<HashSet<(String, String)>>,
+    relisting_namespaces: Option<HashSet<String>>,
 }
 
 impl State {
@@ -81,8 +92,75 @@ impl State {
         }
     }
 
+    /// Every watch has listed once: the seven kinds, and in consent mode the grants and the
+    /// namespaces (a status written before the grants are known would refuse what they permit).
     pub fn all_synced(&self) -> bool {
         Kind::ALL.iter().all(|k| self.synced.contains(k))
+            && (self.index.consents().mode() == CrossNamespaceRefs::Allow
+                || (self.grants_synced && self.namespaces_synced))
+    }
+
+    pub fn begin_grant_relist(&mut self) {
+        self.relisting_grants = Some(HashSet::new());
+    }
+
+    /// Records a CatalogGrant added or changed.
+    pub fn apply_grant(&mut self, namespace: &str, name: &str, grant: Grant) {
+        if let Some(seen) = &mut self.relisting_grants {
+            seen.insert((namespace.to_ascii_lowercase(), name.to_owned()));
+        }
+        if self.index.upsert_grant(namespace, name, grant) {
+            self.changed();
+        }
+    }
+
+    pub fn delete_grant(&mut self, namespace: &str, name: &str) {
+        if self.index.remove_grant(namespace, name) {
+            self.changed();
+        }
+    }
+
+    /// Ends a re-list of the grants: those it did not return are gone.
+    pub fn end_grant_relist(&mut self) {
+        let seen = self.relisting_grants.take().unwrap_or_default();
+        for (ns, name) in self.index.consents().grant_names() {
+            if !seen.contains(&(ns.clone(), name.clone())) {
+                self.delete_grant(&ns, &name);
+            }
+        }
+        self.grants_synced = true;
+    }
+
+    pub fn begin_namespace_relist(&mut self) {
+        self.relisting_namespaces = Some(HashSet::new());
+    }
+
+    /// Records a namespace's labels.
+    pub fn apply_namespace(&mut self, name: &str, labels: BTreeMap<String, String>) {
+        if let Some(seen) = &mut self.relisting_namespaces {
+            seen.insert(name.to_ascii_lowercase());
+        }
+        if self.index.upsert_namespace(name, labels) {
+            self.changed();
+        }
+    }
+
+    /// A namespace is gone, and its grants with it.
+    pub fn delete_namespace(&mut self, name: &str) {
+        if self.index.remove_namespace(name) {
+            self.changed();
+        }
+    }
+
+    /// Ends a re-list of the namespaces: those it did not return are gone.
+    pub fn end_namespace_relist(&mut self) {
+        let seen = self.relisting_namespaces.take().unwrap_or_default();
+        for ns in self.index.consents().namespaces() {
+            if !seen.contains(&ns) {
+                self.delete_namespace(&ns);
+            }
+        }
+        self.namespaces_synced = true;
     }
 
     pub fn begin_relist(&mut self, kind: Kind) {
@@ -127,10 +205,11 @@ impl State {
         let recreated = prev
             .as_ref()
             .is_some_and(|p| p.uid.is_some() && meta.uid.is_some() && p.uid != meta.uid);
-        let (mut awaiting, prev_status, mut delivered) = match prev.filter(|_| !recreated) {
-            Some(p) => (p.awaiting, p.status, p.delivered),
-            None => (None, None, VecDeque::new()),
-        };
+        let (mut awaiting, prev_status, mut delivered, prev_unknown) =
+            match prev.filter(|_| !recreated) {
+                Some(p) => (p.awaiting, p.status, p.delivered, p.unknown_fields),
+                None => (None, None, VecDeque::new(), Vec::new()),
+            };
         // A list shows the object as it is now; otherwise an event before our write's own is
         // older than what the write returned. A wait that outlived any plausible watch delay is
         // given up, so a lost echo cannot hide the object's status for good.
@@ -155,6 +234,11 @@ impl State {
             Decoded::Invalid(_) => (prev_status.clone(), true),
         };
         let status_changed = prev_status != status;
+        let unknown_fields = match &decoded {
+            Decoded::Entity { unknown_fields, .. } => unknown_fields.clone(),
+            Decoded::Invalid(_) => Vec::new(),
+        };
+        let unknown_changed = prev_unknown != unknown_fields;
         self.objects.insert(
             me.clone(),
             Observed {
@@ -164,6 +248,7 @@ impl State {
                 uid: meta.uid,
                 status,
                 invalid,
+                unknown_fields,
                 awaiting,
                 delivered,
             },
@@ -175,9 +260,9 @@ impl State {
                     .upsert_invalid(me.clone(), kind, meta.generation, msg)
             }
         };
-        if status_changed || recreated {
-            // Someone else's edit of status, or an object deleted and created again with the
-            // same spec while the watch was away: either way compare.
+        if status_changed || recreated || unknown_changed {
+            // Someone else's edit of status, an object deleted and created again with the same
+            // spec while the watch was away, or unknown keys that changed: either way compare.
             self.index.mark(&me);
         }
         // Only news counts towards a stream: a spec that changed, an object that is new. Not a
@@ -240,6 +325,7 @@ mod tests {
                 }],
             },
             status,
+            unknown_fields: Vec::new(),
         }
     }
 

@@ -43,6 +43,7 @@ fn decode<K: CatalogResource>(obj: &DeserializeGuard<K>) -> (ObjectMeta, Decoded
         Ok(k) => Decoded::Entity {
             entity: k.entity(),
             status: k.status().cloned(),
+            unknown_fields: k.unknown_fields(),
         },
         Err(invalid) => Decoded::Invalid(format!("spec cannot be read: {}", invalid.error)),
     };
@@ -207,6 +208,48 @@ mod tests {
         assert_eq!(
             (meta.name.as_str(), meta.resource_version.as_deref()),
             ("c", Some("7"))
+        );
+    }
+
+    #[test]
+    fn unknown_keys_become_warnings_unless_custom() {
+        let obj: DeserializeGuard<crate::api::Component> =
+            serde_json::from_value(serde_json::json!({
+                "apiVersion": "catalog.playbill.dev/v1alpha1",
+                "kind": "Component",
+                "metadata": {"name": "c", "namespace": "n",
+                    "annotations": {"catalog.playbill.dev/custom-keys": "costCenter"}},
+                "spec": {"type": "service", "lifecycle": "production", "owner": "team",
+                    "sytem": "shop", "costCenter": "cc-1", "x-slack": "#team", "region": 1},
+            }))
+            .unwrap();
+        let (_, Decoded::Entity { unknown_fields, .. }) = decode(&obj) else {
+            panic!("not decoded")
+        };
+        let got: Vec<_> = unknown_fields
+            .iter()
+            .map(|u| {
+                (
+                    u.field.as_str(),
+                    u.suggestion.as_deref(),
+                    u.message.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "spec.sytem",
+                    Some("spec.system"),
+                    "spec.sytem is not a field of Component; did you mean spec.system?"
+                ),
+                (
+                    "spec.region",
+                    None,
+                    "spec.region is not a field of Component"
+                ),
+            ]
         );
     }
 

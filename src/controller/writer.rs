@@ -237,8 +237,9 @@ impl Writer {
         }
     }
 
-    /// Writes every status that is due and differs from the observed one, until nothing due is
-    /// left.
+    /// Writes every status that is due and differs from the observed one: one round. Changes
+    /// that arrive while it writes wake the run loop again, which asks [`Burst`] first, so a
+    /// stream that outpaces the writes is held rather than chased round after round.
     async fn pass(
         &self,
         pacing: &mut Pacing,
@@ -246,7 +247,10 @@ impl Writer {
         stream_since: Option<Instant>,
         shutdown: &watch::Receiver<bool>,
     ) {
-        while !*shutdown.borrow() {
+        if *shutdown.borrow() {
+            return;
+        }
+        'round: {
             let now = Instant::now();
             let started = now;
             let (mut candidates, since) = {
@@ -257,7 +261,7 @@ impl Writer {
             candidates.sort();
             candidates.dedup();
             if candidates.is_empty() {
-                break;
+                break 'round;
             }
             let clock = Time(k8s_openapi::jiff::Timestamp::now());
             let mut jobs = Vec::new();
@@ -279,7 +283,7 @@ impl Writer {
                 .resolve_seconds
                 .observe(started.elapsed().as_secs_f64());
             if jobs.is_empty() {
-                break;
+                break 'round;
             }
             self.metrics.queue_depth.set(jobs.len() as i64);
             let outcomes: Vec<(EntityRef, Outcome)> = futures::stream::iter(jobs)
@@ -313,7 +317,7 @@ impl Writer {
                 for me in &refused {
                     s.index.mark(me);
                 }
-                break;
+                break 'round;
             }
         }
         self.update_gauges();

@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 
 use crate::catalog::CatalogObject;
 use crate::cluster::Coverage;
+use crate::consent::Consents;
 use crate::model::{EntityRef, Kind, parse_ref};
 use model::{Graph, Scope};
 
@@ -43,6 +44,11 @@ pub struct GraphArgs {
     /// the cluster. Ready states are then computed as the operator would compute them.
     #[arg(long = "filename", short = 'f', value_name = "PATH")]
     pub files: Vec<String>,
+    /// How references across namespaces count, as the operator's --cross-namespace-refs: allow
+    /// (every reference, as in Backstage) or consent (only those a CatalogGrant in the target's
+    /// namespace permits).
+    #[arg(long, value_enum, default_value = "allow")]
+    pub cross_namespace_refs: crate::tenancy::CrossNamespaceRefsArg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -157,12 +163,20 @@ pub struct Input {
     view: View,
     /// How much of the catalog the cluster let us read.
     pub coverage: Coverage,
+    /// Which references across namespaces count.
+    consents: Consents,
 }
 
 impl Input {
     /// Draws the view in `format`.
     pub fn draw(&self, format: Format) -> Result<String, GraphError> {
-        draw(&self.objects, &self.scope, &self.view, format)
+        draw(
+            &self.objects,
+            &self.scope,
+            &self.view,
+            &self.consents,
+            format,
+        )
     }
 }
 
@@ -171,9 +185,10 @@ fn draw(
     objects: &[CatalogObject],
     scope: &Scope,
     view: &View,
+    consents: &Consents,
     format: Format,
 ) -> Result<String, GraphError> {
-    let full = Graph::of_catalog(objects, scope);
+    let full = Graph::of_catalog_with(objects, scope, consents);
     let graph = match view {
         View::Around { center, depth } => {
             let exists = objects.iter().any(|o| &o.entity_ref() == center);
@@ -203,10 +218,11 @@ pub fn from_files(args: &GraphArgs) -> Result<Input, GraphError> {
     let inputs = crate::manifest::read_inputs(&args.files)?;
     let now =
         k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(k8s_openapi::jiff::Timestamp::now());
-    let objects = crate::catalog::from_manifests(
+    let (objects, consents) = crate::catalog::from_manifests_with(
         &inputs,
         default_namespace,
         crate::index::DEFAULT_MAX_RELATIONS_PER_TYPE,
+        args.cross_namespace_refs.into(),
         &now,
     )?;
     Ok(Input {
@@ -214,6 +230,7 @@ pub fn from_files(args: &GraphArgs) -> Result<Input, GraphError> {
         scope: Scope::All,
         view,
         coverage: Coverage::All,
+        consents,
     })
 }
 
@@ -255,11 +272,19 @@ pub async fn from_cluster(args: &GraphArgs) -> Result<Input, GraphError> {
         Coverage::All => Scope::All,
         Coverage::Namespace(ns) => Scope::Namespaces(BTreeSet::from([ns.clone()])),
     };
+    let consents = crate::tenancy::fetch_consents(
+        &client,
+        args.cross_namespace_refs.into(),
+        objects.iter().map(|o| o.namespace.as_str()),
+    )
+    .await
+    .map_err(|e| GraphError::List(format!("cannot list CatalogGrants: {e}")))?;
     Ok(Input {
         objects,
         scope,
         view,
         coverage,
+        consents,
     })
 }
 
@@ -349,15 +374,26 @@ spec: {type: website, lifecycle: production, owner: org/team, dependsOn: ["resou
 "#;
 
     fn draw_catalog(argv: &[&str]) -> Result<String, GraphError> {
+        draw_text(argv, CATALOG)
+    }
+
+    fn draw_text(argv: &[&str], text: &str) -> Result<String, GraphError> {
         let a = args(argv).unwrap();
-        let objects = crate::catalog::from_manifests(
-            &[("t.yaml".into(), CATALOG.into())],
+        let (objects, consents) = crate::catalog::from_manifests_with(
+            &[("t.yaml".into(), text.into())],
             "default",
             1000,
+            a.cross_namespace_refs.into(),
             &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(Default::default()),
         )
         .unwrap();
-        draw(&objects, &Scope::All, &view(&a, "default")?, a.output)
+        draw(
+            &objects,
+            &Scope::All,
+            &view(&a, "default")?,
+            &consents,
+            a.output,
+        )
     }
 
     #[test]
@@ -386,5 +422,23 @@ spec: {type: website, lifecycle: production, owner: org/team, dependsOn: ["resou
         assert!(deeper.contains("\"resource:shop/db\" ["));
         let mermaid = draw_catalog(&["-o", "mermaid"]).unwrap();
         assert!(mermaid.contains("flowchart LR") && mermaid.contains("-.->|dependsOn|"));
+    }
+
+    #[test]
+    fn consent_mode_draws_only_permitted_references() {
+        let edge = "\"group:org/team\" -> \"component:shop/web\" [label=\"ownerOf\"];";
+        let refused =
+            draw_catalog(&["group:org/team", "--cross-namespace-refs", "consent"]).unwrap();
+        assert!(!refused.contains(edge), "{refused}");
+        let grant = "---\napiVersion: catalog.playbill.dev/v1alpha1\nkind: CatalogGrant\nmetadata: {name: owners, namespace: org}\nspec: {from: {namespaces: [shop]}, to: {relations: [ownedBy]}}\n";
+        let granted = draw_text(
+            &["group:org/team", "--cross-namespace-refs", "consent"],
+            &format!("{CATALOG}{grant}"),
+        )
+        .unwrap();
+        assert!(granted.contains(edge), "{granted}");
+        // In allow mode the grant changes nothing.
+        let allowed = draw_text(&["group:org/team"], &format!("{CATALOG}{grant}")).unwrap();
+        assert_eq!(allowed, draw_catalog(&["group:org/team"]).unwrap());
     }
 }

@@ -1,6 +1,7 @@
 //! The relation graph as plain data: one node per entity and per target an entity names, one edge
 //! per relation pair. Built from catalog objects without I/O, so every rule here is unit-tested.
 
+use crate::consent::Consents;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use crate::catalog::{CatalogObject, ReadyState};
@@ -114,6 +115,11 @@ impl Graph {
     /// [`NodeState::NotRead`] outside `scope`). References that do not parse name nothing, so
     /// they draw nothing; the holder's Ready=False already says what is wrong.
     pub fn of_catalog(objects: &[CatalogObject], scope: &Scope) -> Graph {
+        Graph::of_catalog_with(objects, scope, &Consents::default())
+    }
+
+    /// [`of_catalog`](Self::of_catalog) drawing only the references `consents` permits.
+    pub fn of_catalog_with(objects: &[CatalogObject], scope: &Scope, consents: &Consents) -> Graph {
         let mut graph = Graph::default();
         for obj in objects {
             graph.nodes.insert(
@@ -132,6 +138,9 @@ impl Graph {
             let me = entity.entity_ref();
             for parsed in entity.parsed_refs() {
                 let Ok(target) = parsed.target else { continue };
+                if !consents.permits(&me.namespace, parsed.rule.forward, &target) {
+                    continue;
+                }
                 targets.push(target.clone());
                 graph
                     .edges

@@ -5,6 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
+use crate::consent::{Consents, CrossNamespaceRefs, Grant};
 use crate::model::{Entity, EntityRef, Hierarchy, Kind, RefError, RefRule, Relation, RelationType};
 
 /// How many relations of one type a status lists by default (docs/reference.md#limits).
@@ -21,6 +22,9 @@ pub enum ProblemReason {
     InvalidKind,
     /// The text is not a reference at all.
     InvalidReference,
+    /// The target is in another namespace, and no grant there permits this reference
+    /// (`--cross-namespace-refs=consent`).
+    RefNotPermitted,
 }
 
 /// One reference that does not resolve.
@@ -109,6 +113,14 @@ impl Node {
         self.held.iter().filter_map(|h| h.target.as_ref().ok())
     }
 
+    /// The namespaces other than `me`'s that this node's references point into.
+    fn foreign_namespaces<'a>(&'a self, me: &'a EntityRef) -> HashSet<&'a str> {
+        self.targets()
+            .filter(|t| t.namespace != me.namespace)
+            .map(|t| t.namespace.as_str())
+            .collect()
+    }
+
     /// `(child, parent)` edges this node states in a same-kind hierarchy.
     fn hierarchy_edges(&self, me: &EntityRef) -> Vec<(EntityRef, EntityRef)> {
         self.held
@@ -143,6 +155,14 @@ pub struct RelationIndex {
     cycles_stale: bool,
     dirty: HashSet<EntityRef>,
     max_per_type: usize,
+    /// The grants and namespace labels, and whether they are enforced.
+    consents: Consents,
+    /// For every namespace, the entities elsewhere holding a reference into it: those a change of
+    /// its grants can affect.
+    inbound: HashMap<String, HashSet<EntityRef>>,
+    /// For every namespace, its entities holding a reference into another namespace: those a
+    /// change of its labels can affect.
+    outbound: HashMap<String, HashSet<EntityRef>>,
 }
 
 impl Default for RelationIndex {
@@ -152,8 +172,17 @@ impl Default for RelationIndex {
 }
 
 impl RelationIndex {
+    /// An index in which references cross namespaces freely (Backstage's behaviour).
     pub fn new(max_relations_per_type: usize) -> RelationIndex {
+        RelationIndex::with_mode(max_relations_per_type, CrossNamespaceRefs::Allow)
+    }
+
+    /// An index that treats references across namespaces as `mode` says.
+    pub fn with_mode(max_relations_per_type: usize, mode: CrossNamespaceRefs) -> RelationIndex {
         RelationIndex {
+            consents: Consents::new(mode),
+            inbound: HashMap::new(),
+            outbound: HashMap::new(),
             nodes: HashMap::new(),
             referrers: HashMap::new(),
             cycles: HashMap::new(),
@@ -229,6 +258,17 @@ impl RelationIndex {
             return false;
         }
         let new_edges = node.hierarchy_edges(&me);
+        let old_foreign: HashSet<String> = self
+            .nodes
+            .get(&me)
+            .map(|n| {
+                n.foreign_namespaces(&me)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.relink_foreign(&me, &old_foreign, &node.foreign_namespaces(&me));
         for t in node.targets() {
             self.referrers
                 .entry(t.clone())
@@ -261,6 +301,12 @@ impl RelationIndex {
         let Some(old) = self.nodes.remove(me) else {
             return;
         };
+        let old_foreign: HashSet<String> = old
+            .foreign_namespaces(me)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        self.relink_foreign(me, &old_foreign, &HashSet::new());
         self.unlink(me, &old);
         self.mark_referrers(me);
         if has_hierarchy(old.kind) {
@@ -287,6 +333,145 @@ impl RelationIndex {
                 }
             }
         }
+    }
+
+    /// Keeps `inbound` and `outbound` in step with the namespaces `me` refers into.
+    fn relink_foreign(&mut self, me: &EntityRef, old: &HashSet<String>, new: &HashSet<&str>) {
+        for ns in old.iter().filter(|ns| !new.contains(ns.as_str())) {
+            if let Some(set) = self.inbound.get_mut(ns) {
+                set.remove(me);
+                if set.is_empty() {
+                    self.inbound.remove(ns);
+                }
+            }
+        }
+        for ns in new.iter().filter(|ns| !old.contains(**ns)) {
+            self.inbound
+                .entry((*ns).to_owned())
+                .or_default()
+                .insert(me.clone());
+        }
+        match (old.is_empty(), new.is_empty()) {
+            (false, true) => {
+                if let Some(set) = self.outbound.get_mut(&me.namespace) {
+                    set.remove(me);
+                    if set.is_empty() {
+                        self.outbound.remove(&me.namespace);
+                    }
+                }
+            }
+            (true, false) => {
+                self.outbound
+                    .entry(me.namespace.clone())
+                    .or_default()
+                    .insert(me.clone());
+            }
+            _ => {}
+        }
+    }
+
+    /// The grants and namespace labels the index knows, and the mode it reads them in.
+    pub fn consents(&self) -> &Consents {
+        &self.consents
+    }
+
+    /// Adds or replaces grant `name` in `namespace`; the references into that namespace are
+    /// re-evaluated. Returns whether anything changed.
+    pub fn upsert_grant(&mut self, namespace: &str, name: &str, grant: Grant) -> bool {
+        let changed = self.consents.set_grant(namespace, name, grant);
+        if changed {
+            self.mark_inbound(&namespace.to_ascii_lowercase());
+        }
+        changed
+    }
+
+    /// Removes grant `name` from `namespace`. Returns whether it was there.
+    pub fn remove_grant(&mut self, namespace: &str, name: &str) -> bool {
+        let changed = self.consents.remove_grant(namespace, name);
+        if changed {
+            self.mark_inbound(&namespace.to_ascii_lowercase());
+        }
+        changed
+    }
+
+    /// Records a namespace's labels, which grants with a namespace selector match. Returns
+    /// whether anything changed.
+    pub fn upsert_namespace(&mut self, namespace: &str, labels: BTreeMap<String, String>) -> bool {
+        let selects = self.consents.selects_by_label();
+        let changed = self.consents.set_namespace(namespace, labels);
+        if changed && selects {
+            self.mark_outbound(&namespace.to_ascii_lowercase());
+        }
+        changed
+    }
+
+    /// Forgets a deleted namespace: its labels and its grants. Returns whether anything changed.
+    pub fn remove_namespace(&mut self, namespace: &str) -> bool {
+        let namespace = namespace.to_ascii_lowercase();
+        let changed = self.consents.remove_namespace(&namespace);
+        if changed {
+            self.mark_inbound(&namespace);
+            self.mark_outbound(&namespace);
+        }
+        changed
+    }
+
+    /// Marks every reference into `namespace` from elsewhere, both ends.
+    fn mark_inbound(&mut self, namespace: &str) {
+        if self.consents.mode() == CrossNamespaceRefs::Allow {
+            return;
+        }
+        let holders: Vec<EntityRef> = self
+            .inbound
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for h in holders {
+            self.mark_foreign(&h, |t| t.namespace == namespace);
+        }
+    }
+
+    /// Marks every reference from `namespace` into another namespace, both ends.
+    fn mark_outbound(&mut self, namespace: &str) {
+        if self.consents.mode() == CrossNamespaceRefs::Allow {
+            return;
+        }
+        let holders: Vec<EntityRef> = self
+            .outbound
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .cloned()
+            .collect();
+        for h in holders {
+            self.mark_foreign(&h, |t| t.namespace != h.namespace);
+        }
+    }
+
+    /// Marks `holder` and the targets of its references that `which` picks; a hierarchy edge
+    /// among them makes cycle detection due, since permission decides whether the edge counts.
+    fn mark_foreign(&mut self, holder: &EntityRef, which: impl Fn(&EntityRef) -> bool) {
+        let Some(node) = self.nodes.get(holder) else {
+            return;
+        };
+        for h in &node.held {
+            let Ok(t) = &h.target else { continue };
+            if which(t) {
+                self.dirty.insert(t.clone());
+                if h.rule.hierarchy != Hierarchy::None {
+                    self.cycles_stale = true;
+                }
+            }
+        }
+        self.dirty.insert(holder.clone());
+    }
+
+    /// Whether the reference `h` held by `holder` counts.
+    fn permitted(&self, holder: &EntityRef, h: &Held, target: &EntityRef) -> bool {
+        self.consents
+            .permits(&holder.namespace, h.rule.forward, target)
     }
 
     fn mark_referrers(&mut self, me: &EntityRef) {
@@ -337,7 +522,7 @@ impl RelationIndex {
             if !has_hierarchy(node.kind) {
                 continue;
             }
-            for (child, parent) in node.hierarchy_edges(me) {
+            for (child, parent) in self.permitted_hierarchy_edges(me, node) {
                 let (Some((c, _)), true) = (
                     self.nodes.get_key_value(&child),
                     self.nodes.contains_key(&parent),
@@ -363,6 +548,25 @@ impl RelationIndex {
         cycles
     }
 
+    /// The hierarchy edges `node` states whose reference counts.
+    fn permitted_hierarchy_edges(
+        &self,
+        me: &EntityRef,
+        node: &Node,
+    ) -> Vec<(EntityRef, EntityRef)> {
+        node.hierarchy_edges(me)
+            .into_iter()
+            .filter(|(child, parent)| {
+                let target = if child == me { parent } else { child };
+                node.held.iter().any(|h| {
+                    h.rule.hierarchy != Hierarchy::None
+                        && h.target.as_ref() == Ok(target)
+                        && self.permitted(me, h, target)
+                })
+            })
+            .collect()
+    }
+
     /// What `me` resolves to, or `None` if it is not in the catalog.
     ///
     /// Call [`take_dirty`](Self::take_dirty) first so cycle membership is current.
@@ -370,7 +574,9 @@ impl RelationIndex {
         let node = self.nodes.get(me)?;
         let mut relations: BTreeSet<Relation> = BTreeSet::new();
         for h in &node.held {
-            if let Ok(t) = &h.target {
+            if let Ok(t) = &h.target
+                && self.permitted(me, h, t)
+            {
                 relations.insert(Relation {
                     rtype: h.rule.forward,
                     target: t.to_string(),
@@ -382,7 +588,7 @@ impl RelationIndex {
                 continue;
             };
             for h in &hn.held {
-                if h.target.as_ref() == Ok(me) {
+                if h.target.as_ref() == Ok(me) && self.permitted(holder, h, me) {
                     relations.insert(Relation {
                         rtype: h.rule.reverse,
                         target: holder.to_string(),
@@ -402,7 +608,7 @@ impl RelationIndex {
         }
         let truncated = counts.values().any(|&n| n > self.max_per_type);
 
-        let problems = self.problems(node);
+        let problems = self.problems(me, node);
         let cycle = self.cycle_of(me);
         let readiness = self.readiness(me, node, &problems, &cycle);
         Some(Resolution {
@@ -419,7 +625,7 @@ impl RelationIndex {
         })
     }
 
-    fn problems(&self, node: &Node) -> Vec<Problem> {
+    fn problems(&self, me: &EntityRef, node: &Node) -> Vec<Problem> {
         let mut out = Vec::new();
         for h in &node.held {
             let (target, reason, message) = match &h.target {
@@ -427,6 +633,16 @@ impl RelationIndex {
                     h.raw.clone(),
                     ProblemReason::InvalidReference,
                     e.to_string(),
+                ),
+                // Checked before the target's kind and existence: without consent, nothing about
+                // another namespace's entities is told.
+                Ok(t) if !self.permitted(me, h, t) => (
+                    t.to_string(),
+                    ProblemReason::RefNotPermitted,
+                    format!(
+                        "{t} is in namespace {}, which does not permit {} references from namespace {}",
+                        t.namespace, h.rule.forward, me.namespace
+                    ),
                 ),
                 Ok(t) if !h.rule.allows(&t.kind) => {
                     let what = match t.known_kind() {

@@ -5,5 +5,6 @@
 //! product crate (`playbill`) feeds it entities and maps its [`index::Resolution`] onto the
 //! custom resources' status.
 
+pub mod consent;
 pub mod index;
 pub mod model;

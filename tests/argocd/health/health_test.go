@@ -27,6 +27,8 @@ var requiredInputs = []string{
 	"testdata/progressing-generation-lagging.yaml",
 	"testdata/progressing-condition-generation-lagging.yaml",
 	"testdata/degraded-notfound.yaml",
+	"testdata/healthy-unknown-fields.yaml",
+	"testdata/degraded-unknown-field.yaml",
 }
 
 // Kinds whose hierarchies can loop, and so must cover CycleDetected.

@@ -10,12 +10,19 @@
 --   status.conditions[]         one Ready condition: True (reason Resolved), or False with reason
 --                               UnresolvedReferences | InvalidReference | CycleDetected | InvalidSpec
 --
+--   status.unknownFields[]      keys in spec the kind has no field for (a misspelled field), each
+--                               with a message naming the field it most likely meant
+--
 -- Mapping:
 --   no status, no observedGeneration, observedGeneration (of the status or of the Ready
 --   condition) behind metadata.generation, or no Ready condition    -> Progressing
 --   Ready=True for the current generation                           -> Healthy
 --   Ready=False for the current generation                          -> Degraded, "<reason>: <message>"
 --   Ready with any other status (Unknown)                           -> Progressing
+--
+-- Unknown keys are a warning, not a verdict: a Healthy or Degraded message gets
+-- "; warning: <first unknown key's message>" (and how many more there are) appended, and the
+-- status stays what the Ready condition says.
 --
 -- A status written for an older generation says nothing about the current spec, so it is never
 -- judged Healthy or Degraded (compare argo-rollouts#771).
@@ -79,9 +86,25 @@ if message == nil or message == "" then
   message = nil
 end
 
+-- The unknown keys in spec, as a warning to append to a verdict's message ("" if none).
+local warning = ""
+local unknown = obj.status.unknownFields
+if unknown ~= nil and #unknown > 0 then
+  local first = unknown[1].message
+  if first == nil or first == "" then
+    first = tostring(unknown[1].field) .. " is not a known field"
+  end
+  warning = "; warning: " .. first
+  if #unknown == 2 then
+    warning = warning .. " (and 1 more unknown key in spec)"
+  elseif #unknown > 2 then
+    warning = warning .. " (and " .. (#unknown - 1) .. " more unknown keys in spec)"
+  end
+end
+
 if ready.status == "True" then
   hs.status = "Healthy"
-  hs.message = message or "All references resolved"
+  hs.message = (message or "All references resolved") .. warning
   return hs
 end
 
@@ -92,9 +115,9 @@ if ready.status == "False" then
     reason = "NotReady"
   end
   if message ~= nil then
-    hs.message = reason .. ": " .. message
+    hs.message = reason .. ": " .. message .. warning
   else
-    hs.message = reason
+    hs.message = reason .. warning
   end
   return hs
 end

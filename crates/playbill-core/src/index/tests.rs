@@ -1,9 +1,10 @@
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use playbill_testkit::Rng;
 
 use super::*;
-use crate::model::{RefCollector, catalog_relations};
+use crate::consent::{CrossNamespaceRefs, Grant, GrantFrom, LabelSelector};
+use crate::model::{RefCollector, catalog_relations_where};
 
 fn entity(kind: Kind, ns: &str, name: &str, refs: RefCollector) -> Entity {
     Entity {
@@ -554,69 +555,550 @@ fn random_entity(rng: &mut Rng) -> Entity {
     }
 }
 
+fn random_grant(rng: &mut Rng) -> Grant {
+    let namespaces = ["n1", "n2"];
+    let from = match rng.below(3) {
+        0 => GrantFrom {
+            all: true,
+            ..GrantFrom::default()
+        },
+        1 => GrantFrom {
+            namespaces: [rng.pick(&namespaces).to_string()].into(),
+            ..GrantFrom::default()
+        },
+        _ => GrantFrom {
+            selector: Some(LabelSelector {
+                match_labels: [("team".to_owned(), rng.pick(&["x", "y"]).to_string())].into(),
+                match_expressions: Vec::new(),
+            }),
+            ..GrantFrom::default()
+        },
+    };
+    let kinds = (0..rng.below(3)).map(|_| Kind::ALL[rng.below(7)]).collect();
+    let relations = (0..rng.below(3))
+        .map(|_| RelationType::ALL[rng.below(RelationType::ALL.len())])
+        .collect();
+    Grant {
+        from,
+        kinds,
+        relations,
+    }
+}
+
+fn random_labels(rng: &mut Rng) -> BTreeMap<String, String> {
+    match rng.below(3) {
+        0 => BTreeMap::new(),
+        n => [("team".to_owned(), ["x", "y"][n - 1].to_owned())].into(),
+    }
+}
+
 #[test]
 fn incremental_index_matches_a_rebuild_and_the_batch_oracle() {
-    for seed in 1..=120u64 {
-        let mut rng = Rng(seed);
-        let mut ix = RelationIndex::new(usize::MAX);
-        let mut live: HashMap<EntityRef, Entity> = HashMap::new();
-        let mut before: HashMap<EntityRef, Resolution> = HashMap::new();
-        for step in 0..40 {
-            let ops = 1 + rng.below(3);
-            for _ in 0..ops {
-                if rng.below(4) == 0 && !live.is_empty() {
+    for mode in [CrossNamespaceRefs::Allow, CrossNamespaceRefs::Consent] {
+        for seed in 1..=120u64 {
+            random_edits(mode, seed);
+        }
+    }
+}
+
+fn random_edits(mode: CrossNamespaceRefs, seed: u64) {
+    let mut rng = Rng(seed);
+    let mut ix = RelationIndex::with_mode(usize::MAX, mode);
+    let mut live: HashMap<EntityRef, Entity> = HashMap::new();
+    let mut grants: BTreeMap<(String, String), Grant> = BTreeMap::new();
+    let mut labels: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut before: HashMap<EntityRef, Resolution> = HashMap::new();
+    let namespaces = ["n1", "n2"];
+    for step in 0..40 {
+        let ops = 1 + rng.below(3);
+        for _ in 0..ops {
+            match rng.below(10) {
+                0..=1 if !live.is_empty() => {
                     let mut keys: Vec<_> = live.keys().cloned().collect();
                     keys.sort();
                     let k = keys[rng.below(keys.len())].clone();
                     ix.remove(&k);
                     live.remove(&k);
-                } else {
+                }
+                2 => {
+                    let ns = rng.pick(&namespaces).to_string();
+                    let name = rng.pick(&["g1", "g2"]).to_string();
+                    let g = random_grant(&mut rng);
+                    ix.upsert_grant(&ns, &name, g.clone());
+                    grants.insert((ns, name), g);
+                }
+                3 => {
+                    let ns = rng.pick(&namespaces).to_string();
+                    let name = rng.pick(&["g1", "g2"]).to_string();
+                    ix.remove_grant(&ns, &name);
+                    grants.remove(&(ns, name));
+                }
+                4 => {
+                    let ns = rng.pick(&namespaces).to_string();
+                    if rng.below(4) == 0 {
+                        ix.remove_namespace(&ns);
+                        labels.remove(&ns);
+                        grants.retain(|(n, _), _| *n != ns);
+                    } else {
+                        let l = random_labels(&mut rng);
+                        ix.upsert_namespace(&ns, l.clone());
+                        labels.insert(ns, l);
+                    }
+                }
+                _ => {
                     let e = random_entity(&mut rng);
                     ix.upsert(&e, Some(1));
                     live.insert(e.entity_ref(), e);
                 }
             }
-            let dirty: std::collections::HashSet<EntityRef> = ix.take_dirty().into_iter().collect();
-
-            let mut fresh = RelationIndex::new(usize::MAX);
-            let mut all: Vec<&Entity> = live.values().collect();
-            all.sort_by_key(|e| e.entity_ref());
-            for e in &all {
-                fresh.upsert(e, Some(1));
-            }
-            fresh.take_dirty();
-            let batch = catalog_relations(&all.iter().map(|e| (*e).clone()).collect::<Vec<_>>());
-
-            let mut after = HashMap::new();
-            for k in live.keys() {
-                let got = ix.resolve(k).unwrap();
-                assert_eq!(
-                    Some(&got),
-                    fresh.resolve(k).as_ref(),
-                    "seed {seed} step {step} {k}: incremental != rebuild"
-                );
-                let want: Vec<String> = batch[k]
-                    .iter()
-                    .map(|r| format!("{} {}", r.rtype, r.target))
-                    .collect();
-                let have: Vec<String> = got
-                    .relations
-                    .iter()
-                    .map(|r| format!("{} {}", r.rtype, r.target))
-                    .collect();
-                assert_eq!(
-                    have, want,
-                    "seed {seed} step {step} {k}: relations != batch oracle"
-                );
-                if before.get(k) != Some(&got) {
-                    assert!(
-                        dirty.contains(k),
-                        "seed {seed} step {step}: {k} changed but was not marked dirty"
-                    );
-                }
-                after.insert(k.clone(), got);
-            }
-            before = after;
         }
+        let dirty: std::collections::HashSet<EntityRef> = ix.take_dirty().into_iter().collect();
+
+        // A rebuild from scratch, with entities first and consents last (the incremental
+        // index got them interleaved).
+        let mut fresh = RelationIndex::with_mode(usize::MAX, mode);
+        let mut all: Vec<&Entity> = live.values().collect();
+        all.sort_by_key(|e| e.entity_ref());
+        for e in &all {
+            fresh.upsert(e, Some(1));
+        }
+        for (ns, l) in &labels {
+            fresh.upsert_namespace(ns, l.clone());
+        }
+        for ((ns, name), g) in &grants {
+            fresh.upsert_grant(ns, name, g.clone());
+        }
+        fresh.take_dirty();
+        let policy = fresh.consents().clone();
+        assert_eq!(
+            &policy,
+            ix.consents(),
+            "seed {seed} step {step}: consents differ"
+        );
+        let batch = catalog_relations_where(
+            &all.iter().map(|e| (*e).clone()).collect::<Vec<_>>(),
+            |e, rule, t| policy.permits(&e.namespace, rule.forward, t),
+        );
+
+        let mut after = HashMap::new();
+        for k in live.keys() {
+            let got = ix.resolve(k).unwrap();
+            assert_eq!(
+                Some(&got),
+                fresh.resolve(k).as_ref(),
+                "{mode:?} seed {seed} step {step} {k}: incremental != rebuild"
+            );
+            let want: Vec<String> = batch[k]
+                .iter()
+                .map(|r| format!("{} {}", r.rtype, r.target))
+                .collect();
+            let have: Vec<String> = got
+                .relations
+                .iter()
+                .map(|r| format!("{} {}", r.rtype, r.target))
+                .collect();
+            assert_eq!(
+                have, want,
+                "{mode:?} seed {seed} step {step} {k}: relations != batch oracle"
+            );
+            if before.get(k) != Some(&got) {
+                assert!(
+                    dirty.contains(k),
+                    "{mode:?} seed {seed} step {step}: {k} changed but was not marked dirty"
+                );
+            }
+            after.insert(k.clone(), got);
+        }
+        before = after;
     }
+}
+
+fn consent_index() -> RelationIndex {
+    RelationIndex::with_mode(DEFAULT_MAX_RELATIONS_PER_TYPE, CrossNamespaceRefs::Consent)
+}
+
+fn group(ns: &str, name: &str) -> Entity {
+    entity(Kind::Group, ns, name, r().many("children", []))
+}
+
+fn from_namespaces(namespaces: &[&str]) -> GrantFrom {
+    GrantFrom {
+        namespaces: namespaces.iter().map(|n| n.to_string()).collect(),
+        ..GrantFrom::default()
+    }
+}
+
+fn owners_grant(from: GrantFrom) -> Grant {
+    Grant {
+        from,
+        kinds: [Kind::Group].into(),
+        relations: [RelationType::OwnedBy].into(),
+    }
+}
+
+/// `component:team-a/web` owned by `group:team-b/sre`: a reference from team-a into team-b.
+fn web_owned_by_team_b() -> Entity {
+    entity(
+        Kind::Component,
+        "team-a",
+        "web",
+        r().one("owner", Some("team-b/sre")),
+    )
+}
+
+fn assert_not_permitted(ix: &RelationIndex) {
+    let web = desired(ix, "component:team-a/web");
+    assert_eq!(
+        web.problems,
+        [Problem {
+            field: "spec.owner".into(),
+            target: "group:team-b/sre".into(),
+            reason: ProblemReason::RefNotPermitted,
+            message: "group:team-b/sre is in namespace team-b, which does not permit ownedBy \
+                      references from namespace team-a"
+                .into(),
+        }]
+    );
+    assert!(!web.readiness.ready);
+    assert_eq!(web.readiness.reason, ReadyReason::UnresolvedReferences);
+    assert!(relations(ix, "component:team-a/web").is_empty());
+    assert!(relations(ix, "group:team-b/sre").is_empty());
+    assert_eq!(
+        desired(ix, "group:team-b/sre").count(RelationType::OwnerOf),
+        0
+    );
+}
+
+fn assert_permitted(ix: &RelationIndex) {
+    let web = desired(ix, "component:team-a/web");
+    assert!(web.readiness.ready, "{:?}", web.readiness);
+    assert_eq!(
+        relations(ix, "component:team-a/web"),
+        ["ownedBy group:team-b/sre"]
+    );
+    assert_eq!(
+        relations(ix, "group:team-b/sre"),
+        ["ownerOf component:team-a/web"]
+    );
+}
+
+fn marks_both_ends(ix: &mut RelationIndex) {
+    assert_eq!(
+        dirty(ix),
+        ["component:team-a/web", "group:team-b/sre"],
+        "a change of consent must mark the holder and the target"
+    );
+}
+
+#[test]
+fn consent_grant_after_the_claim_and_revoke() {
+    let mut ix = consent_index();
+    ix.upsert(&group("team-b", "sre"), None);
+    ix.upsert(&web_owned_by_team_b(), None);
+    ix.take_dirty();
+    assert_not_permitted(&ix);
+
+    assert!(ix.upsert_grant(
+        "team-b",
+        "owners",
+        owners_grant(from_namespaces(&["team-a"]))
+    ));
+    marks_both_ends(&mut ix);
+    assert_permitted(&ix);
+    // The same grant again changes nothing and marks nothing.
+    assert!(!ix.upsert_grant(
+        "team-b",
+        "owners",
+        owners_grant(from_namespaces(&["team-a"]))
+    ));
+    assert!(ix.take_dirty().is_empty());
+
+    assert!(ix.remove_grant("team-b", "owners"));
+    marks_both_ends(&mut ix);
+    assert_not_permitted(&ix);
+}
+
+#[test]
+fn consent_claim_after_the_grant_and_grants_that_do_not_cover_it() {
+    let mut ix = consent_index();
+    ix.upsert(&group("team-b", "sre"), None);
+    // Grants for another namespace, another relation, another kind: none covers the claim.
+    ix.upsert_grant("team-b", "c", owners_grant(from_namespaces(&["team-c"])));
+    ix.upsert_grant(
+        "team-b",
+        "members",
+        Grant {
+            from: from_namespaces(&["team-a"]),
+            kinds: [Kind::Group].into(),
+            relations: [RelationType::MemberOf].into(),
+        },
+    );
+    ix.upsert_grant(
+        "team-b",
+        "systems",
+        Grant {
+            from: from_namespaces(&["team-a"]),
+            kinds: [Kind::System].into(),
+            relations: BTreeSet::new(),
+        },
+    );
+    // A grant in the holder's own namespace does not count for the target's.
+    ix.upsert_grant(
+        "team-a",
+        "all",
+        owners_grant(GrantFrom {
+            all: true,
+            ..GrantFrom::default()
+        }),
+    );
+    ix.upsert(&web_owned_by_team_b(), None);
+    ix.take_dirty();
+    assert_not_permitted(&ix);
+    ix.upsert_grant(
+        "team-b",
+        "everyone",
+        owners_grant(GrantFrom {
+            all: true,
+            ..GrantFrom::default()
+        }),
+    );
+    marks_both_ends(&mut ix);
+    assert_permitted(&ix);
+}
+
+#[test]
+fn consent_is_needed_in_either_direction() {
+    // A Group in team-b listing a User of team-a is a reference from team-b into team-a: team-a
+    // must consent, whatever team-b grants.
+    let mut ix = consent_index();
+    ix.upsert(
+        &entity(
+            Kind::Group,
+            "team-b",
+            "sre",
+            r().many("children", [])
+                .many("members", ["user:team-a/jdoe"]),
+        ),
+        None,
+    );
+    ix.upsert(
+        &entity(Kind::User, "team-a", "jdoe", r().many("memberOf", [])),
+        None,
+    );
+    ix.upsert_grant(
+        "team-b",
+        "all",
+        Grant {
+            from: GrantFrom {
+                all: true,
+                ..GrantFrom::default()
+            },
+            ..Grant::default()
+        },
+    );
+    ix.take_dirty();
+    assert!(relations(&ix, "user:team-a/jdoe").is_empty());
+    assert!(relations(&ix, "group:team-b/sre").is_empty());
+    assert_eq!(
+        desired(&ix, "group:team-b/sre").problems[0].reason,
+        ProblemReason::RefNotPermitted
+    );
+    ix.upsert_grant(
+        "team-a",
+        "members",
+        Grant {
+            from: from_namespaces(&["team-b"]),
+            kinds: [Kind::User].into(),
+            relations: [RelationType::HasMember].into(),
+        },
+    );
+    ix.take_dirty();
+    assert_eq!(
+        relations(&ix, "user:team-a/jdoe"),
+        ["memberOf group:team-b/sre"]
+    );
+    assert_eq!(
+        relations(&ix, "group:team-b/sre"),
+        ["hasMember user:team-a/jdoe"]
+    );
+    assert!(desired(&ix, "group:team-b/sre").readiness.ready);
+}
+
+#[test]
+fn consent_by_namespace_selector_starts_and_stops_matching() {
+    let mut ix = consent_index();
+    ix.upsert(&group("team-b", "sre"), None);
+    ix.upsert(&web_owned_by_team_b(), None);
+    ix.upsert_namespace("team-a", BTreeMap::new());
+    ix.upsert_grant(
+        "team-b",
+        "tenants",
+        owners_grant(GrantFrom {
+            selector: Some(LabelSelector {
+                match_labels: [("tenant".to_owned(), "acme".to_owned())].into(),
+                match_expressions: Vec::new(),
+            }),
+            ..GrantFrom::default()
+        }),
+    );
+    ix.take_dirty();
+    assert_not_permitted(&ix);
+    let acme: BTreeMap<String, String> = [("tenant".to_owned(), "acme".to_owned())].into();
+    assert!(ix.upsert_namespace("team-a", acme.clone()));
+    marks_both_ends(&mut ix);
+    assert_permitted(&ix);
+    assert!(!ix.upsert_namespace("team-a", acme));
+    assert!(ix.take_dirty().is_empty());
+    ix.upsert_namespace("team-a", [("tenant".to_owned(), "other".to_owned())].into());
+    marks_both_ends(&mut ix);
+    assert_not_permitted(&ix);
+}
+
+#[test]
+fn consent_grants_go_with_their_namespace() {
+    let mut ix = consent_index();
+    ix.upsert(&group("team-b", "sre"), None);
+    ix.upsert(&web_owned_by_team_b(), None);
+    ix.upsert_namespace("team-b", BTreeMap::new());
+    ix.upsert_grant(
+        "team-b",
+        "owners",
+        owners_grant(from_namespaces(&["team-a"])),
+    );
+    ix.take_dirty();
+    assert_permitted(&ix);
+    assert!(ix.remove_namespace("team-b"));
+    marks_both_ends(&mut ix);
+    assert_not_permitted(&ix);
+    assert_eq!(ix.consents().grants_in("team-b").count(), 0);
+    // The namespace coming back does not bring its grants back.
+    ix.upsert_namespace("team-b", BTreeMap::new());
+    ix.take_dirty();
+    assert_not_permitted(&ix);
+}
+
+#[test]
+fn consent_decides_whether_a_cycle_across_namespaces_exists() {
+    let parent = |ns: &str, name: &str, p: &str| {
+        entity(
+            Kind::Group,
+            ns,
+            name,
+            r().one("parent", Some(p)).many("children", []),
+        )
+    };
+    let parents = |from: &str| Grant {
+        from: from_namespaces(&[from]),
+        kinds: [Kind::Group].into(),
+        relations: [RelationType::ChildOf].into(),
+    };
+    for mode in [CrossNamespaceRefs::Allow, CrossNamespaceRefs::Consent] {
+        let mut ix = RelationIndex::with_mode(DEFAULT_MAX_RELATIONS_PER_TYPE, mode);
+        ix.upsert(&parent("a", "x", "b/y"), None);
+        ix.upsert(&parent("b", "y", "a/x"), None);
+        ix.take_dirty();
+        let reason = |ix: &RelationIndex, s| desired(ix, s).readiness.reason;
+        if mode == CrossNamespaceRefs::Allow {
+            assert_eq!(reason(&ix, "group:a/x"), ReadyReason::CycleDetected);
+            continue;
+        }
+        // No consent: neither edge counts, so there is no loop, only two refused references.
+        assert!(desired(&ix, "group:a/x").cycle.is_empty());
+        assert_eq!(reason(&ix, "group:a/x"), ReadyReason::UnresolvedReferences);
+        // One side consents: one edge, still no loop.
+        ix.upsert_grant("b", "parents", parents("a"));
+        ix.take_dirty();
+        assert!(desired(&ix, "group:a/x").cycle.is_empty());
+        assert!(desired(&ix, "group:a/x").readiness.ready);
+        assert_eq!(relations(&ix, "group:b/y"), ["parentOf group:a/x"]);
+        // Both consent: the loop closes, and every member is told.
+        ix.upsert_grant("a", "parents", parents("b"));
+        let d = dirty(&mut ix);
+        assert!(d.contains(&"group:a/x".to_string()) && d.contains(&"group:b/y".to_string()));
+        assert_eq!(reason(&ix, "group:a/x"), ReadyReason::CycleDetected);
+        assert_eq!(reason(&ix, "group:b/y"), ReadyReason::CycleDetected);
+        assert_eq!(
+            desired(&ix, "group:b/y").cycle,
+            [eref("group:a/x"), eref("group:b/y")]
+        );
+        // Revoked: the loop opens again.
+        ix.remove_grant("b", "parents");
+        let d = dirty(&mut ix);
+        assert!(d.contains(&"group:a/x".to_string()) && d.contains(&"group:b/y".to_string()));
+        assert!(desired(&ix, "group:b/y").cycle.is_empty());
+        assert!(desired(&ix, "group:b/y").readiness.ready);
+        assert_eq!(reason(&ix, "group:a/x"), ReadyReason::UnresolvedReferences);
+    }
+}
+
+#[test]
+fn consent_keeps_a_flood_from_another_namespace_out_of_the_listed_relations() {
+    let mut ix = RelationIndex::with_mode(3, CrossNamespaceRefs::Consent);
+    ix.upsert(
+        &entity(
+            Kind::System,
+            "team-b",
+            "payments",
+            r().one("owner", Some("sre")),
+        ),
+        None,
+    );
+    for i in 0..50 {
+        ix.upsert(
+            &entity(
+                Kind::Component,
+                "team-a",
+                &format!("a{i:02}"),
+                r().one("owner", Some("x"))
+                    .one("system", Some("team-b/payments")),
+            ),
+            None,
+        );
+    }
+    for name in ["ledger", "refunds"] {
+        ix.upsert(
+            &entity(
+                Kind::Component,
+                "team-b",
+                name,
+                r().one("owner", Some("sre"))
+                    .one("system", Some("payments")),
+            ),
+            None,
+        );
+    }
+    ix.take_dirty();
+    let s = desired(&ix, "system:team-b/payments");
+    assert_eq!(
+        relations(&ix, "system:team-b/payments"),
+        [
+            "hasPart component:team-b/ledger",
+            "hasPart component:team-b/refunds",
+            "ownedBy group:team-b/sre"
+        ]
+    );
+    assert_eq!(s.count(RelationType::HasPart), 2);
+    assert!(!s.truncated);
+    assert_eq!(
+        desired(&ix, "component:team-a/a07").problems[1].reason,
+        ProblemReason::RefNotPermitted
+    );
+}
+
+#[test]
+fn allow_mode_ignores_grants() {
+    let mut ix = RelationIndex::new(DEFAULT_MAX_RELATIONS_PER_TYPE);
+    ix.upsert(&group("team-b", "sre"), None);
+    ix.upsert(&web_owned_by_team_b(), None);
+    ix.take_dirty();
+    assert_permitted(&ix);
+    ix.upsert_grant(
+        "team-b",
+        "owners",
+        owners_grant(from_namespaces(&["team-c"])),
+    );
+    assert!(ix.take_dirty().is_empty());
+    ix.remove_namespace("team-b");
+    assert!(ix.take_dirty().is_empty());
+    assert_permitted(&ix);
 }

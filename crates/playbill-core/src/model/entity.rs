@@ -61,10 +61,21 @@ impl Entity {
     /// The relation rows this entity's references produce: `(source, type, target)`, forward rows
     /// on the entity and reverse rows on each target. References that do not parse produce none.
     pub fn relation_rows(&self) -> Vec<(EntityRef, RelationType, EntityRef)> {
+        self.relation_rows_where(|_, _| true)
+    }
+
+    /// [`relation_rows`](Self::relation_rows) of the references `counts` accepts, given the rule
+    /// of the field that holds each and its target.
+    pub fn relation_rows_where(
+        &self,
+        counts: impl Fn(&RefRule, &EntityRef) -> bool,
+    ) -> Vec<(EntityRef, RelationType, EntityRef)> {
         let me = self.entity_ref();
         let mut rows = Vec::new();
         for parsed in self.parsed_refs() {
-            if let Ok(target) = parsed.target {
+            if let Ok(target) = parsed.target
+                && counts(parsed.rule, &target)
+            {
                 rows.push((me.clone(), parsed.rule.forward, target.clone()));
                 rows.push((target, parsed.rule.reverse, me.clone()));
             }

@@ -9,6 +9,7 @@ use std::fmt;
 use super::entity::Entity;
 use super::kind::RelationType;
 use super::reference::EntityRef;
+use super::rules::RefRule;
 
 /// One relation as it appears in status: a type and a canonical target reference.
 ///
@@ -31,12 +32,24 @@ impl fmt::Display for Relation {
 /// Rows whose source is not in the catalog belong to nobody and are dropped; they appear as soon
 /// as that entity is created.
 pub fn catalog_relations(entities: &[Entity]) -> BTreeMap<EntityRef, BTreeSet<Relation>> {
+    catalog_relations_where(entities, |_, _, _| true)
+}
+
+/// [`catalog_relations`] counting only the references `counts` accepts, given the entity that
+/// holds each, the rule of its field and its target: the relations under a
+/// [`Consents`](crate::consent::Consents) policy are
+/// `catalog_relations_where(entities, |e, rule, t| consents.permits(&e.namespace, rule.forward, t))`.
+pub fn catalog_relations_where(
+    entities: &[Entity],
+    counts: impl Fn(&Entity, &RefRule, &EntityRef) -> bool,
+) -> BTreeMap<EntityRef, BTreeSet<Relation>> {
     let mut out: BTreeMap<EntityRef, BTreeSet<Relation>> = entities
         .iter()
         .map(|e| (e.entity_ref(), BTreeSet::new()))
         .collect();
     for entity in entities {
-        for (source, rtype, target) in entity.relation_rows() {
+        for (source, rtype, target) in entity.relation_rows_where(|rule, t| counts(entity, rule, t))
+        {
             if let Some(set) = out.get_mut(&source) {
                 set.insert(Relation {
                     rtype,
