@@ -6,6 +6,8 @@
 SHELL := /bin/bash
 ROOT := $(CURDIR)
 CARGO ?= cargo
+# The Backstage entity provider (an npm package).
+PROVIDER := backstage/plugin-catalog-backend-module-playbill
 
 ifeq ($(origin KUBECONFIG), environment)
 CLUSTER_DEP :=
@@ -16,7 +18,7 @@ endif
 
 # kubectl built alongside the control plane matches its version; fall back to the one on PATH.
 
-.PHONY: help build image image-save deny crds check-crds graph-image check-graph-image lint unit test test-argocd test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
+.PHONY: help build image image-save deny crds check-crds backstage-mapping graph-image check-graph-image lint unit test test-argocd test-backstage bench cluster-up cluster-down cluster-status demo demo-stop clean
 
 help:
 	@echo "make demo          start the local control plane, install the CRDs and the example catalog, list it"
@@ -27,6 +29,7 @@ help:
 	@echo "make image         build the operator image (static binary, FROM scratch) with podman, buildah or docker"
 	@echo "make deny          cargo deny check licenses bans sources (deny.toml; offline)"
 	@echo "make crds          regenerate crds/, the chart's CRDs and unknown-keys policy, and deploy/ from the Rust types"
+	@echo "make backstage-mapping  regenerate the Backstage provider's mapping table from the Rust code"
 	@echo "make graph-image   regenerate docs/catalog-graph.{dot,svg}, the README's picture of examples/catalog"
 	@echo "make cluster-up    start the local control plane (kube-apiserver + etcd, built from Go modules)"
 	@echo "make cluster-down  stop it and delete its data"
@@ -60,6 +63,12 @@ check-crds:
 	  || { echo "crds/ is stale: run 'make crds' and commit the result" >&2; exit 1; }
 	@$(CARGO) run --locked --quiet -- crds --policy | diff -u charts/playbill/templates/unknown-keys-policy.yaml - \
 	  || { echo "the chart's unknown-keys policy is stale: run 'make crds' and commit the result" >&2; exit 1; }
+	@$(CARGO) run --locked --quiet -- backstage-mapping | diff -u $(PROVIDER)/src/mapping.json - \
+	  || { echo "$(PROVIDER)/src/mapping.json is stale: run 'make backstage-mapping' and commit the result" >&2; exit 1; }
+
+# The Backstage entity provider ships the mapping's data as a table generated from the Rust code.
+backstage-mapping:
+	$(CARGO) run --locked --quiet -- backstage-mapping > $(PROVIDER)/src/mapping.json
 
 # The README's picture: `playbill graph` of the example catalog, rendered by Graphviz compiled to
 # WebAssembly (tools/graph-render), so no graphviz binary is needed.
@@ -97,10 +106,14 @@ test-argocd: $(CLUSTER_DEP)
 	scripts/argocd.sh build
 	$(CARGO) test --locked --test e2e_argocd_real
 
-# Differential test: Playbill's relations against Backstage's own catalog code from npm.
+# Differential test: Playbill's relations against Backstage's own catalog code from npm. Then the
+# Backstage entity provider (backstage/plugin-catalog-backend-module-playbill): unit tests, and the
+# end-to-end test with its own control plane, Postgres and Backstage backend.
 test-backstage:
 	$(CARGO) build --locked --quiet
 	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
+	scripts/cluster.sh build
+	cd $(PROVIDER) && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm run test:e2e
 
 # The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 # It runs the release operator that the first line builds.

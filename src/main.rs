@@ -38,6 +38,10 @@ enum Command {
     Import(playbill::backstage::ImportArgs),
     /// Print the catalog as Backstage entities, with their relations.
     Export(playbill::backstage::ExportArgs),
+    /// Print the data of the Backstage mapping as JSON (the table the Backstage entity provider
+    /// in backstage/plugin-catalog-backend-module-playbill ships).
+    #[command(hide = true)]
+    BackstageMapping,
     /// Print the relation graph around an entity, or of the whole catalog, as DOT or Mermaid.
     Graph(playbill::graph::GraphArgs),
     /// Resolve the catalog in manifest files offline and print each entity's status as JSON, as
@@ -130,6 +134,12 @@ fn main() -> ExitCode {
         Command::Crds { policy: true } => print(&playbill::api::policy::chart_template()),
         Command::Import(args) => cli::import(&args),
         Command::Export(args) => cli::export(&args),
+        Command::BackstageMapping => {
+            match serde_json::to_string_pretty(&playbill::backstage::mapping::table()) {
+                Ok(json) => print(&(json + "\n")),
+                Err(e) => fail(format!("cannot render the mapping table: {e}")),
+            }
+        }
         Command::Graph(args) => cli::graph(&args),
         Command::Resolve {
             paths,

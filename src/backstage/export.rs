@@ -22,7 +22,22 @@ use crate::model::{
 };
 
 /// Annotations that tools add to live objects and that mean nothing to Backstage.
-const TOOL_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
+pub const TOOL_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
+
+/// The fields of Backstage's `metadata` that export writes itself; the extras import kept in
+/// [`METADATA_ANNOTATION`] never replace them.
+pub const METADATA_FIELDS: [&str; 10] = [
+    "namespace",
+    "name",
+    "uid",
+    "etag",
+    "labels",
+    "annotations",
+    "title",
+    "description",
+    "tags",
+    "links",
+];
 
 /// A Backstage entity, with its fields in the order Backstage's API lists them.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -184,18 +199,7 @@ pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) 
             .and_then(|a| serde_json::from_str(a).ok())
             .unwrap_or_default();
         // Never let the kept extras shadow a field Backstage's metadata already has.
-        for k in [
-            "namespace",
-            "name",
-            "uid",
-            "etag",
-            "labels",
-            "annotations",
-            "title",
-            "description",
-            "tags",
-            "links",
-        ] {
+        for k in METADATA_FIELDS {
             extra.remove(k);
         }
         out.entities.push(BackstageEntity {

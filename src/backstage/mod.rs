@@ -6,6 +6,7 @@
 pub mod export;
 pub mod filter;
 pub mod import;
+pub mod mapping;
 pub mod names;
 
 use crate::api::validate::is_dns_label;
