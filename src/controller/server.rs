@@ -3,15 +3,17 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Extension, Path, Query, State};
+use axum::{Router, middleware};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 use tokio::sync::watch;
 
 use super::health::Health;
+use crate::authz::{AuthMode, Authorizer, KubeReviewer, Visibility};
 use crate::backstage::{Format, export, filter, render};
+use crate::model::Kind;
 use crate::cluster;
 use crate::metrics::Metrics;
 
@@ -69,6 +71,24 @@ async fn export(
     Ok(out.entities)
 }
 
+/// What the caller may read, as the auth middleware put it on the request; absent when the API
+/// is served without auth (everything visible).
+type Seen = Option<Extension<Arc<dyn Visibility>>>;
+
+/// Keeps the entities the caller may read. The namespace that counts is the Kubernetes one.
+// Re-point at merge: the catalog API handlers filter through the same extension.
+fn visible(
+    mut entities: Vec<export::BackstageEntity>,
+    seen: &Seen,
+) -> Vec<export::BackstageEntity> {
+    if let Some(Extension(visibility)) = seen {
+        entities.retain(|e| {
+            Kind::parse(&e.kind).is_some_and(|k| visibility.may_read(k, &e.kube_namespace))
+        });
+    }
+    entities
+}
+
 const API_OPTIONS: export::Options = export::Options {
     relations: true,
     server_fields: true,
@@ -85,10 +105,11 @@ fn json_response(body: &impl serde::Serialize) -> axum::response::Response {
 /// parameter.
 async fn entities(
     State(s): State<Shared>,
+    seen: Seen,
     Query(params): Query<Vec<(String, String)>>,
 ) -> axum::response::Response {
     let entities = match export(&s, API_OPTIONS).await {
-        Ok(e) => e,
+        Ok(e) => visible(e, &seen),
         Err(e) => return e.into_response(),
     };
     let values: Vec<serde_json::Value> = entities
@@ -106,10 +127,11 @@ async fn entities(
 /// `GET /api/catalog/entities/by-name/{kind}/{namespace}/{name}`, matched case-insensitively.
 async fn entity_by_name(
     State(s): State<Shared>,
+    seen: Seen,
     Path((kind, namespace, name)): Path<(String, String, String)>,
 ) -> axum::response::Response {
     let entities = match export(&s, API_OPTIONS).await {
-        Ok(e) => e,
+        Ok(e) => visible(e, &seen),
         Err(e) => return e.into_response(),
     };
     let found = entities.iter().find(|e| {
@@ -129,9 +151,9 @@ async fn entity_by_name(
 
 /// `GET /catalog-info.yaml`: every entity as Backstage would read it from a `url` location,
 /// without relations or server fields (Backstage computes and assigns those itself).
-async fn location_yaml(State(s): State<Shared>) -> axum::response::Response {
+async fn location_yaml(State(s): State<Shared>, seen: Seen) -> axum::response::Response {
     let entities = match export(&s, export::Options::default()).await {
-        Ok(e) => e,
+        Ok(e) => visible(e, &seen),
         Err(e) => return e.into_response(),
     };
     match render(&entities, Format::Yaml) {
@@ -140,24 +162,47 @@ async fn location_yaml(State(s): State<Shared>) -> axum::response::Response {
     }
 }
 
+/// Who may call what: the catalog routes and /metrics each with or without RBAC.
+pub struct Auth {
+    pub catalog: AuthMode,
+    pub metrics: AuthMode,
+    pub authorizer: Arc<Authorizer<KubeReviewer>>,
+}
+
 pub async fn serve(
     listener: tokio::net::TcpListener,
     metrics: Arc<Metrics>,
     health: Arc<Health>,
     export_client: Option<kube::Client>,
     state: Arc<std::sync::Mutex<super::State>>,
+    auth: Auth,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let app = Router::new()
-        .route("/metrics", get(self::metrics))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+    let mut catalog = Router::new()
         .route("/api/catalog/entities", get(entities))
         .route(
             "/api/catalog/entities/by-name/{kind}/{namespace}/{name}",
             get(entity_by_name),
         )
-        .route("/catalog-info.yaml", get(location_yaml))
+        .route("/catalog-info.yaml", get(location_yaml));
+    if auth.catalog == AuthMode::Rbac {
+        catalog = catalog.route_layer(middleware::from_fn_with_state(
+            auth.authorizer.clone(),
+            crate::authz::require_reader::<KubeReviewer>,
+        ));
+    }
+    let mut metrics_route = Router::new().route("/metrics", get(self::metrics));
+    if auth.metrics == AuthMode::Rbac {
+        metrics_route = metrics_route.route_layer(middleware::from_fn_with_state(
+            auth.authorizer.clone(),
+            crate::authz::require_get::<KubeReviewer>,
+        ));
+    }
+    let app = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .merge(catalog)
+        .merge(metrics_route)
         .with_state(Shared {
             metrics,
             health,
