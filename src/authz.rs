@@ -583,7 +583,11 @@ mod tests {
     fn describe(q: &Question) -> String {
         match q {
             Question::List { kind, namespace } => {
-                format!("list {} {}", kind.lower(), namespace.as_deref().unwrap_or("*"))
+                format!(
+                    "list {} {}",
+                    kind.lower(),
+                    namespace.as_deref().unwrap_or("*")
+                )
             }
             Question::Get { path } => format!("get {path}"),
         }

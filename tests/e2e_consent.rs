@@ -145,6 +145,8 @@ spec: {{type: service, lifecycle: production, owner: sre, system: payments}}
             "consent",
             "--max-relations-per-type",
             "100",
+            // The export's content is under test here; its auth in e2e_api_auth.
+            "--api-auth=none",
         ],
         "consent",
     );

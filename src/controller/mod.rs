@@ -46,7 +46,12 @@ pub struct Config {
     pub api_auth: crate::authz::AuthMode,
     /// Who may read /metrics: none (anyone) or rbac (a Bearer token whose holder may `get` the
     /// non-resource URL /metrics, as controller-runtime's secure metrics check).
-    #[arg(long, env = "PLAYBILL_METRICS_AUTH", value_enum, default_value = "none")]
+    #[arg(
+        long,
+        env = "PLAYBILL_METRICS_AUTH",
+        value_enum,
+        default_value = "none"
+    )]
     pub metrics_auth: crate::authz::AuthMode,
     /// How many status patches may be in flight at once.
     #[arg(long, env = "PLAYBILL_CONCURRENCY", default_value_t = 8)]

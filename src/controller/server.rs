@@ -4,18 +4,18 @@
 use std::sync::Arc;
 
 use axum::extract::{Extension, Path, Query, State};
-use axum::{Router, middleware};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::{Router, middleware};
 use tokio::sync::watch;
 
 use super::health::Health;
 use crate::authz::{AuthMode, Authorizer, KubeReviewer, Visibility};
 use crate::backstage::{Format, export, filter, render};
-use crate::model::Kind;
 use crate::cluster;
 use crate::metrics::Metrics;
+use crate::model::Kind;
 
 #[derive(Clone)]
 struct Shared {
