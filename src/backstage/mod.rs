@@ -8,6 +8,7 @@ pub mod filter;
 pub mod import;
 pub mod mapping;
 pub mod names;
+pub mod placeholders;
 
 use crate::api::validate::is_dns_label;
 
