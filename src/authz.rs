@@ -182,8 +182,11 @@ impl Reviewer for KubeReviewer {
 struct TtlCache<K, V> {
     ttl: Duration,
     capacity: usize,
-    slots: Mutex<HashMap<K, (Instant, Arc<OnceCell<V>>)>>,
+    slots: Mutex<HashMap<K, Slot<V>>>,
 }
+
+/// When an entry was made, and its value once computed.
+type Slot<V> = (Instant, Arc<OnceCell<V>>);
 
 impl<K: Clone + Eq + Hash, V: Clone> TtlCache<K, V> {
     fn new(ttl: Duration, capacity: usize) -> TtlCache<K, V> {

@@ -431,7 +431,7 @@ mod tests {
         );
         assert!(files.read(&repo.join("apis")).is_err());
         // Importing the file alone confines placeholders to its directory.
-        let files = DiskFiles::new(&[holder.clone()]);
+        let files = DiskFiles::new(std::slice::from_ref(&holder));
         assert!(files.locate(&holder, "./openapi.yaml").is_ok());
         assert!(files.locate(&holder, "../apis/openapi.yaml").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
