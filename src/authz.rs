@@ -70,7 +70,7 @@ pub enum Question {
 
 /// The API server could not answer a review.
 #[derive(Debug, thiserror::Error)]
-#[error("the API server did not answer the {review}: {source}")]
+#[error("the {review} failed: {source}")]
 pub struct ReviewError {
     review: &'static str,
     #[source]
@@ -308,10 +308,11 @@ pub struct CacheLimits {
 }
 
 impl Default for CacheLimits {
-    /// Twenty seconds: a revoked RoleBinding or ServiceAccount stops working within that.
+    /// Ten seconds for each review and for what a caller may read (worked out from reviews that
+    /// may be as old): a revoked RoleBinding or ServiceAccount stops working within 20 s.
     fn default() -> CacheLimits {
         CacheLimits {
-            ttl: Duration::from_secs(20),
+            ttl: Duration::from_secs(10),
             capacity: 10_000,
         }
     }
@@ -330,6 +331,9 @@ pub struct Authorizer<R> {
     /// Keyed by the SHA-256 of the token, so the cache holds no credentials.
     tokens: TtlCache<[u8; 32], Option<Caller>>,
     answers: TtlCache<(Caller, Question), bool>,
+    /// What each caller may read, so a burst of requests neither asks the caches per namespace
+    /// nor takes the operator's state lock for each.
+    accesses: TtlCache<Caller, Arc<Access>>,
 }
 
 fn token_key(token: &str) -> [u8; 32] {
@@ -346,6 +350,7 @@ impl<R: Reviewer> Authorizer<R> {
             namespaces,
             tokens: TtlCache::new(limits.ttl, limits.capacity),
             answers: TtlCache::new(limits.ttl, limits.capacity),
+            accesses: TtlCache::new(limits.ttl, limits.capacity),
         }
     }
 
@@ -370,7 +375,15 @@ impl<R: Reviewer> Authorizer<R> {
 
     /// What the caller may read: each kind it may list cluster-wide, and for the others the
     /// namespaces holding catalog entities in which it may list them.
-    pub async fn access(&self, caller: &Caller) -> Result<Access, ReviewError> {
+    pub async fn access(&self, caller: &Caller) -> Result<Arc<Access>, ReviewError> {
+        self.accesses
+            .get_or_try(caller, Instant::now(), || async {
+                self.work_out_access(caller).await.map(Arc::new)
+            })
+            .await
+    }
+
+    async fn work_out_access(&self, caller: &Caller) -> Result<Access, ReviewError> {
         let cluster_wide: Vec<(Kind, bool)> = futures::stream::iter(Kind::ALL)
             .map(|kind| async move {
                 let question = Question::List {
@@ -421,8 +434,8 @@ impl<R: Reviewer> Authorizer<R> {
     }
 
     #[cfg(test)]
-    fn cached(&self) -> (usize, usize) {
-        (self.tokens.len(), self.answers.len())
+    fn cached(&self) -> (usize, usize, usize) {
+        (self.tokens.len(), self.answers.len(), self.accesses.len())
     }
 }
 
@@ -492,7 +505,7 @@ impl Refusal {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "ServiceUnavailableError",
-                    "cannot check the caller's token or permissions: the Kubernetes API server did not answer".to_owned(),
+                    "cannot check the caller's token or permissions with the Kubernetes API server".to_owned(),
                 )
             }
         };
@@ -533,7 +546,7 @@ pub async fn require_reader<R: Reviewer>(
     };
     match access {
         Ok(access) => {
-            let visibility: Arc<dyn Visibility> = Arc::new(access);
+            let visibility: Arc<dyn Visibility> = access;
             request.extensions_mut().insert(visibility);
             next.run(request).await
         }
@@ -671,7 +684,7 @@ mod tests {
         let alice = auth.authenticate("t-alice").await.unwrap().unwrap();
         assert_eq!(alice.user, "alice");
         let access = auth.access(&alice).await.unwrap();
-        assert_eq!(access, Access::everything());
+        assert_eq!(*access, Access::everything());
         assert!(access.may_read(Kind::User, "anywhere"));
         assert_eq!(reviewer.authorizations.load(Ordering::SeqCst), 7);
     }
@@ -707,7 +720,7 @@ mod tests {
         let auth = authorizer(reviewer, CacheLimits::default());
         let carol = auth.authenticate("t-carol").await.unwrap().unwrap();
         let access = auth.access(&carol).await.unwrap();
-        assert_eq!(access, Access::nothing());
+        assert_eq!(*access, Access::nothing());
         for kind in Kind::ALL {
             assert!(!access.may_read(kind, "team-a"));
         }
@@ -730,7 +743,7 @@ mod tests {
         assert_eq!(reviewer.authentications.load(Ordering::SeqCst), 2);
         // /metrics once, then 7 + 7 x 2 for the first access only.
         assert_eq!(reviewer.authorizations.load(Ordering::SeqCst), 1 + 7 + 14);
-        assert_eq!(auth.cached(), (2, 1 + 7 + 14));
+        assert_eq!(auth.cached(), (2, 1 + 7 + 14, 1));
     }
 
     #[tokio::test]
