@@ -1,7 +1,8 @@
 //! The catalog API and /metrics behind Kubernetes RBAC, on a real API server: ServiceAccounts
 //! with real tokens (`kubectl create token`) that may list the catalog in one namespace, in none,
 //! or everywhere, each see exactly that; no token or a bad one is a 401; `--api-auth=none` shows
-//! everything to anyone; /metrics needs `get` on the non-resource URL when protected.
+//! everything to anyone; /metrics needs `get` on the non-resource URL when protected; an API
+//! server that cannot be reached makes a 503.
 
 mod support;
 
@@ -345,4 +346,40 @@ fn each_caller_sees_what_rbac_lets_it_list() {
         log.contains("--api-auth=none") && log.contains("WARN"),
         "no warning about --api-auth=none in the log:\n{log}"
     );
+}
+
+/// When the API server cannot answer the TokenReview, the caller gets a 503, not a 401 (its token
+/// may well be valid) and never the catalog. The operator serves HTTP before it reaches the API
+/// server, so one pointed at a closed port shows it.
+#[test]
+fn reviews_that_cannot_be_made_are_a_503() {
+    let raw = kubectl(&["config", "view", "--raw", "--minify", "-o", "json"], None);
+    let mut config: Value = serde_json::from_str(&raw).unwrap();
+    let closed = free_port();
+    for c in config["clusters"].as_array_mut().unwrap() {
+        c["cluster"]["server"] = json!(format!("https://127.0.0.1:{closed}"));
+    }
+    let dir = repo_root().join("target/e2e-api-auth");
+    std::fs::create_dir_all(&dir).unwrap();
+    let kubeconfig = dir.join(format!("unreachable-{closed}.kubeconfig"));
+    std::fs::write(&kubeconfig, config.to_string()).unwrap();
+    let port = free_port();
+    let op = OperatorProcess::spawn(
+        std::path::Path::new(env!("CARGO_BIN_EXE_playbill")),
+        &kubeconfig,
+        port,
+        &["--leader-elect=false", "--metrics-auth=rbac"],
+        &dir.join(format!("unreachable-{port}.log")),
+    )
+    .expect("operator starts");
+    wait_for(Duration::from_secs(30), "the HTTP server up", || {
+        http_get(op.port, "/healthz").is_some_and(|(code, _)| code == 200)
+    });
+    for path in ["/api/catalog/entities", "/catalog-info.yaml", "/metrics"] {
+        let (code, body) = get(port, path, Some("some-token"));
+        assert_backstage_error(code, &body, 503, "ServiceUnavailableError", path);
+        // No token is still a 401: nothing needs the API server to say so.
+        let (code, body) = get(port, path, None);
+        assert_backstage_error(code, &body, 401, "AuthenticationError", path);
+    }
 }
