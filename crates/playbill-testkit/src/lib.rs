@@ -390,6 +390,22 @@ impl Rng {
     }
 }
 
+/// An object's `status.relations` as `"<type> <targetRef>"` lines, in status order.
+pub fn status_relations(obj: &serde_json::Value) -> Vec<String> {
+    obj["status"]["relations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["type"].as_str().unwrap_or_default(),
+                r["targetRef"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
 /// How a live object's status differs from the status `want` computed offline (`playbill
 /// resolve`), ignoring what only the live object can know: transition times and the generation.
 /// Empty when they agree and the status describes the object's current generation.
