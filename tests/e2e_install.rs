@@ -251,7 +251,9 @@ fn the_chart_renders_a_hardened_deployment() {
 // b. The rendered objects are accepted by the API server.
 
 /// A release's objects in a fresh namespace; its cluster-scoped objects are deleted on drop
-/// (the namespace goes with the `Namespaces` guard).
+/// (the namespace goes with the `Namespaces` guard). That includes the unknown-keys admission
+/// policy: every copy left behind adds its warnings to every later apply, and the API server
+/// keeps only so many warnings per response, so leftovers crowd out other tests' policies.
 struct Install {
     release: String,
     namespace: String,
@@ -264,7 +266,7 @@ impl Drop for Install {
         let _ = kubectl_run(
             &[
                 "delete",
-                "clusterrole,clusterrolebinding",
+                "clusterrole,clusterrolebinding,validatingadmissionpolicy,validatingadmissionpolicybinding",
                 "-l",
                 &format!("app.kubernetes.io/instance={}", self.release),
                 "--ignore-not-found",
