@@ -7,56 +7,10 @@
 
 mod support;
 
-use std::io::Write;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::*;
-
-/// Builds tests/argocd's `cmd/health` (Argo CD's Lua VM around argocd/health.lua) into target/.
-fn build_health_command() -> PathBuf {
-    let out = repo_root().join("target/argocd-health");
-    let status = Command::new(std::env::var_os("GO").unwrap_or_else(|| "go".into()))
-        .args(["build", "-o"])
-        .arg(&out)
-        .arg("./cmd/health")
-        .current_dir(repo_root().join("tests/argocd"))
-        .status()
-        .expect("`go` runs (Go is needed to build tests/argocd)");
-    assert!(status.success(), "go build ./cmd/health failed");
-    out
-}
-
-/// Argo CD's verdict for every object of a List, from the `health` command.
-fn health_verdicts(cmd: &PathBuf, list_json: &str) -> Vec<Value> {
-    let mut child = Command::new(cmd)
-        .arg("-customizations")
-        .arg(repo_root().join("argocd/resource_customizations"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(list_json.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "health command failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice::<Value>(&out.stdout)
-        .unwrap()
-        .as_array()
-        .unwrap()
-        .clone()
-}
 
 fn namespaces_of(docs: &[Value]) -> Vec<String> {
     docs.iter()
@@ -98,7 +52,6 @@ fn operator_status_is_not_drift_and_argocd_health_matches() {
     ensure_crds();
     // Built first, so a missing Go toolchain fails fast and compilation time is not spent
     // while the statuses are being awaited.
-    let health_cmd = build_health_command();
 
     // One copy of the example catalog applied server-side, one client-side.
     let ssa_prefix = unique_prefix("argocd-ssa");
@@ -242,7 +195,7 @@ fn operator_status_is_not_drift_and_argocd_health_matches() {
     let mut checked = 0;
     let mut degraded = Vec::new();
     for (ns, list) in &lists {
-        let verdicts = health_verdicts(&health_cmd, &list.to_string());
+        let verdicts = argocd_health_verdicts(&list.to_string());
         assert_eq!(verdicts.len(), list["items"].as_array().unwrap().len());
         for v in verdicts {
             checked += 1;

@@ -216,36 +216,6 @@ fn component(ns: &str, name: &str, metadata: &str, spec: &str) -> String {
     )
 }
 
-/// Builds tests/argocd's `cmd/health` (Argo CD's Lua VM around argocd/health.lua).
-fn health_verdict(object: &Value) -> Value {
-    let bin = repo_root().join("target/argocd-health-validate");
-    let built = Command::new(std::env::var_os("GO").unwrap_or_else(|| "go".into()))
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("./cmd/health")
-        .current_dir(repo_root().join("tests/argocd"))
-        .status()
-        .expect("`go` runs (Go is needed to build tests/argocd)");
-    assert!(built.success(), "go build ./cmd/health failed");
-    let mut child = Command::new(&bin)
-        .arg("-customizations")
-        .arg(repo_root().join("argocd/resource_customizations"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [object]});
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(list.to_string().as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    serde_json::from_slice::<Value>(&out.stdout).unwrap()[0].clone()
-}
-
 #[test]
 fn unknown_keys_are_warned_at_apply_listed_in_status_and_in_argocd_health() {
     ensure_crds();
@@ -373,7 +343,8 @@ fn unknown_keys_are_warned_at_apply_listed_in_status_and_in_argocd_health() {
             "message": "spec.sytem is not a field of Component; did you mean spec.system?",
         }])
     );
-    let verdict = health_verdict(&object);
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": [object]});
+    let verdict = argocd_health_verdicts(&list.to_string()).remove(0);
     assert_eq!(verdict["status"], "Healthy", "{verdict}");
     assert_eq!(
         verdict["message"],

@@ -390,6 +390,49 @@ impl Rng {
     }
 }
 
+/// Argo CD's health verdict for every object of a `List` (JSON), from tests/argocd's
+/// `cmd/health` (Argo CD's own Lua VM around argocd/resource_customizations), built once per
+/// test process into target/.
+pub fn argocd_health_verdicts(list_json: &str) -> Vec<serde_json::Value> {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = BUILT.get_or_init(|| {
+        let out = repo_root().join("target/argocd-health");
+        let status = Command::new(std::env::var_os("GO").unwrap_or_else(|| "go".into()))
+            .args(["build", "-o"])
+            .arg(&out)
+            .arg("./cmd/health")
+            .current_dir(repo_root().join("tests/argocd"))
+            .status()
+            .expect("`go` runs (Go is needed to build tests/argocd)");
+        assert!(status.success(), "go build ./cmd/health failed");
+        out
+    });
+    let mut child = Command::new(bin)
+        .arg("-customizations")
+        .arg(repo_root().join("argocd/resource_customizations"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the health command runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(list_json.as_bytes())
+        .expect("the health command reads its input");
+    let out = child.wait_with_output().expect("the health command ends");
+    assert!(
+        out.status.success(),
+        "health command failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    match serde_json::from_slice(&out.stdout) {
+        Ok(serde_json::Value::Array(verdicts)) => verdicts,
+        other => panic!("the health command did not print a JSON array: {other:?}"),
+    }
+}
+
 /// An object's `status.relations` as `"<type> <targetRef>"` lines, in status order.
 pub fn status_relations(obj: &serde_json::Value) -> Vec<String> {
     obj["status"]["relations"]
