@@ -156,6 +156,8 @@ cmd_sbom() {
 		--no-build-deps --override-filename playbill.cdx --quiet >&2)
 	mkdir -p "$ROOTFS/usr/share/doc/playbill"
 	mv -f "$ROOT/playbill.cdx.json" "$ROOTFS/usr/share/doc/playbill/playbill.cdx.json"
+	# cargo-cyclonedx writes one per workspace member; only the operator's goes into the image.
+	rm -f "$ROOT"/bench/playbill.cdx.json "$ROOT"/crates/*/playbill.cdx.json
 	cp -f "$ROOTFS/usr/share/doc/playbill/playbill.cdx.json" "$STAGE/playbill.cdx.json"
 	log "SBOM: ${STAGE#"$ROOT"/}/playbill.cdx.json (also in the image at /usr/share/doc/playbill/playbill.cdx.json)"
 }
