@@ -281,8 +281,12 @@ async fn by_query_get(
                 .into_iter()
                 .map(Order::parse_order_field)
                 .collect::<Result<Vec<_>, _>>()?;
+            // A comma-separated list (the client sends it so), or the parameter repeated.
             let text_fields: Vec<String> = all(&p, "fullTextFilterFields")
                 .into_iter()
+                .flat_map(|f| f.split(','))
+                .map(str::trim)
+                .filter(|f| !f.is_empty())
                 .map(str::to_owned)
                 .collect();
             QueryRequest::Initial {

@@ -16,6 +16,33 @@ use crate::catalog::CatalogObject;
 use crate::consent::Consents;
 use crate::model::{EntityRef, Kind};
 
+/// The `spec` lists that Backstage's catalog sorts when it ingests an entity (its
+/// BuiltinKindsEntityProcessor), whatever source the entity came from: the API sorts them too,
+/// so its entities equal Backstage's. `playbill export` keeps the manifests' order.
+pub const SORTED_BY_BACKSTAGE: [&str; 7] = [
+    "providesApis",
+    "consumesApis",
+    "dependsOn",
+    "dependencyOf",
+    "memberOf",
+    "children",
+    "members",
+];
+
+fn sort_as_backstage(entity: &mut serde_json::Value) {
+    for field in SORTED_BY_BACKSTAGE {
+        if let Some(serde_json::Value::Array(items)) = entity["spec"].get_mut(field)
+            && items.iter().all(serde_json::Value::is_string)
+        {
+            // JavaScript's default sort: by UTF-16 code units.
+            items.sort_by(|a, b| {
+                let (a, b) = (a.as_str().unwrap_or(""), b.as_str().unwrap_or(""));
+                a.encode_utf16().cmp(b.encode_utf16())
+            });
+        }
+    }
+}
+
 /// One exported entity.
 #[derive(Debug)]
 pub struct Entry {
@@ -65,7 +92,8 @@ impl Snapshot {
             .entities
             .into_iter()
             .filter_map(|e| {
-                let value = serde_json::to_value(&e).ok()?;
+                let mut value = serde_json::to_value(&e).ok()?;
+                sort_as_backstage(&mut value);
                 let kind = Kind::parse(&e.kind)?;
                 Some(Entry {
                     kind,
