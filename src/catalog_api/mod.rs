@@ -77,7 +77,9 @@ fn number(p: &Params, name: &str, max: usize) -> Result<Option<usize>, ApiError>
     }
     let n = n as usize;
     if n > max {
-        return Err(ApiError::input(format!("Invalid {name}, must be at most {max}")));
+        return Err(ApiError::input(format!(
+            "Invalid {name}, must be at most {max}"
+        )));
     }
     Ok(Some(n))
 }
@@ -97,7 +99,10 @@ impl Caller {
         }
         Ok(Caller {
             snapshot,
-            visibility: vis.map_or_else(|| Arc::new(Everything) as Arc<dyn Visibility>, |Extension(v)| v),
+            visibility: vis.map_or_else(
+                || Arc::new(Everything) as Arc<dyn Visibility>,
+                |Extension(v)| v,
+            ),
         })
     }
 
@@ -123,7 +128,10 @@ fn entity_text(json: &str, fields: Option<&Fields>) -> String {
 }
 
 /// A JSON array of entities (or `null`s), written from their stored text.
-fn entity_array<'a>(entries: impl IntoIterator<Item = Option<&'a store::Entry>>, fields: Option<&Fields>) -> String {
+fn entity_array<'a>(
+    entries: impl IntoIterator<Item = Option<&'a store::Entry>>,
+    fields: Option<&Fields>,
+) -> String {
     let mut out = String::from("[");
     for (i, e) in entries.into_iter().enumerate() {
         if i > 0 {
@@ -186,7 +194,10 @@ async fn entities(
             },
             usize::MAX - 1,
         )?;
-        return Ok(json_text(entity_array(page.items.into_iter().map(Some), fields.as_ref())));
+        return Ok(json_text(entity_array(
+            page.items.into_iter().map(Some),
+            fields.as_ref(),
+        )));
     }
     if let Some(after) = after {
         let bad = || ApiError::input("Malformed after cursor, could not be parsed");
@@ -194,7 +205,10 @@ async fn entities(
             .map_err(|_| bad())?;
         let c: Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
         if let Some(l) = c.get("limit") {
-            let l = l.as_u64().filter(|l| (1..=MAX_LIMIT as u64).contains(l)).ok_or_else(bad)?;
+            let l = l
+                .as_u64()
+                .filter(|l| (1..=MAX_LIMIT as u64).contains(l))
+                .ok_or_else(bad)?;
             limit = Some(l as usize);
         }
         if let Some(o) = c.get("offset") {
@@ -311,7 +325,11 @@ fn body(headers: &HeaderMap, bytes: &Bytes) -> Result<Value, ApiError> {
     let is_json = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        .is_some_and(|v| {
+            v.split(';')
+                .next()
+                .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+        });
     if !is_json || bytes.is_empty() {
         return Ok(json!({}));
     }
@@ -326,8 +344,12 @@ fn strings(v: Option<&Value>, what: &str) -> Result<Option<Vec<String>>, ApiErro
             .map(|x| x.as_str().map(str::to_owned))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| ApiError::input(format!("Invalid {what}, expected an array of strings"))),
-        Some(_) => Err(ApiError::input(format!("Invalid {what}, expected an array of strings"))),
+            .ok_or_else(|| {
+                ApiError::input(format!("Invalid {what}, expected an array of strings"))
+            }),
+        Some(_) => Err(ApiError::input(format!(
+            "Invalid {what}, expected an array of strings"
+        ))),
     }
 }
 
@@ -354,7 +376,12 @@ async fn by_query_post(
     let Value::Object(b) = b else {
         return Err(ApiError::input("Expected body to be a JSON object"));
     };
-    let fields = Fields::parse(strings(b.get("fields"), "fields")?.iter().flatten().map(String::as_str))?;
+    let fields = Fields::parse(
+        strings(b.get("fields"), "fields")?
+            .iter()
+            .flatten()
+            .map(String::as_str),
+    )?;
     let limit = limit_of(b.get("limit"), query::DEFAULT_LIMIT)?;
     let request = match b.get("cursor") {
         Some(Value::String(c)) if !c.is_empty() => QueryRequest::Next(Cursor::decode(c)?),
@@ -375,13 +402,22 @@ async fn by_query_post(
                     };
                     let mut orders = Vec::new();
                     for o in list {
-                        let field = o["field"].as_str().ok_or_else(|| ApiError::input("Invalid orderBy, expected {field, order}"))?;
+                        let field = o["field"].as_str().ok_or_else(|| {
+                            ApiError::input("Invalid orderBy, expected {field, order}")
+                        })?;
                         let desc = match o["order"].as_str() {
                             Some("asc") => false,
                             Some("desc") => true,
-                            _ => return Err(ApiError::input("Invalid order field order, must be asc or desc")),
+                            _ => {
+                                return Err(ApiError::input(
+                                    "Invalid order field order, must be asc or desc",
+                                ));
+                            }
                         };
-                        orders.push(Order { field: field.to_owned(), desc });
+                        orders.push(Order {
+                            field: field.to_owned(),
+                            desc,
+                        });
                     }
                     orders.into_iter().next()
                 }
@@ -392,22 +428,35 @@ async fn by_query_post(
                     term: match t.get("term") {
                         None => String::new(),
                         Some(Value::String(s)) => s.clone(),
-                        Some(_) => return Err(ApiError::input("Invalid fullTextFilter.term, expected a string")),
+                        Some(_) => {
+                            return Err(ApiError::input(
+                                "Invalid fullTextFilter.term, expected a string",
+                            ));
+                        }
                     },
                     fields: strings(t.get("fields"), "fullTextFilter.fields")?,
                 }),
-                Some(_) => return Err(ApiError::input("Invalid fullTextFilter, expected an object")),
+                Some(_) => {
+                    return Err(ApiError::input(
+                        "Invalid fullTextFilter, expected an object",
+                    ));
+                }
             };
             let offset = match b.get("offset") {
                 None => 0,
-                Some(n) => n.as_u64().ok_or_else(|| ApiError::input("Invalid offset, must be zero or greater"))? as usize,
+                Some(n) => n
+                    .as_u64()
+                    .ok_or_else(|| ApiError::input("Invalid offset, must be zero or greater"))?
+                    as usize,
             };
             QueryRequest::Initial {
                 filter,
                 order,
                 full_text,
                 offset,
-                count_total: total_items_mode(b.get("totalItems").map(|v| v.as_str().unwrap_or("?")))?,
+                count_total: total_items_mode(
+                    b.get("totalItems").map(|v| v.as_str().unwrap_or("?")),
+                )?,
             }
         }
     };
@@ -435,9 +484,12 @@ async fn by_refs(
         .map_err(|_| malformed("entityRefs must be an array of strings"))?
         .ok_or_else(|| malformed("entityRefs is required"))?;
     if refs.len() > MAX_LIMIT {
-        return Err(ApiError::input(format!("Too many entityRefs, at most {MAX_LIMIT}")));
+        return Err(ApiError::input(format!(
+            "Too many entityRefs, at most {MAX_LIMIT}"
+        )));
     }
-    let body_fields = strings(b.get("fields"), "fields").map_err(|_| malformed("fields must be an array of strings"))?;
+    let body_fields = strings(b.get("fields"), "fields")
+        .map_err(|_| malformed("fields must be an array of strings"))?;
     let fields = Fields::parse(
         body_fields
             .iter()
@@ -506,7 +558,10 @@ async fn ancestry(
             Value::String(e.entity_ref.to_string()),
             e.json
         ))),
-        None => Err(ApiError::not_found(format!("No such entity {}", bounded(&r)))),
+        None => Err(ApiError::not_found(format!(
+            "No such entity {}",
+            bounded(&r)
+        ))),
     }
 }
 
@@ -519,15 +574,25 @@ async fn by_uid(
     let caller = Caller::new(&store, vis)?;
     match caller.view().by_uid(&uid) {
         Some(e) => Ok(json_text(e.json.to_string())),
-        None => Err(ApiError::not_found(format!("No entity with uid {}", bounded(&uid)))),
+        None => Err(ApiError::not_found(format!(
+            "No entity with uid {}",
+            bounded(&uid)
+        ))),
     }
 }
 
 const MAX_FACETS: usize = 100;
 
-fn facets_response(store: &Store, vis: Vis, facets: Vec<String>, filter: Option<Predicate>) -> Result<Response, ApiError> {
+fn facets_response(
+    store: &Store,
+    vis: Vis,
+    facets: Vec<String>,
+    filter: Option<Predicate>,
+) -> Result<Response, ApiError> {
     if facets.len() > MAX_FACETS {
-        return Err(ApiError::input(format!("Too many facets, at most {MAX_FACETS}")));
+        return Err(ApiError::input(format!(
+            "Too many facets, at most {MAX_FACETS}"
+        )));
     }
     let caller = Caller::new(store, vis)?;
     let v = query::facets(&caller.view(), &facets, filter.as_ref());
@@ -629,7 +694,11 @@ async fn validate_entity(headers: HeaderMap, bytes: Bytes) -> Response {
         .iter()
         .map(|e| format!("{}: {}", e.field, e.message))
         .collect();
-    messages.extend(out.notes.iter().map(|n| format!("Playbill does not hold this entity: {n}")));
+    messages.extend(
+        out.notes
+            .iter()
+            .map(|n| format!("Playbill does not hold this entity: {n}")),
+    );
     if out.entities.is_empty() && messages.is_empty() {
         messages.push("not a catalog entity".into());
     }
@@ -662,14 +731,18 @@ async fn locations_by_query(headers: HeaderMap, bytes: Bytes) -> Result<Response
     if let Some(q) = b.get("query") {
         parse_predicate(q)?;
     }
-    Ok(json_text(r#"{"items":[],"totalItems":0,"pageInfo":{}}"#.into()))
+    Ok(json_text(
+        r#"{"items":[],"totalItems":0,"pageInfo":{}}"#.into(),
+    ))
 }
 
 async fn location_by_id(Path(id): Path<String>) -> ApiError {
     ApiError::not_found(format!("Found no location with ID {}", bounded(&id)))
 }
 
-async fn location_by_entity(Path((kind, namespace, name)): Path<(String, String, String)>) -> ApiError {
+async fn location_by_entity(
+    Path((kind, namespace, name)): Path<(String, String, String)>,
+) -> ApiError {
     ApiError::not_found(format!(
         "found no location for {}",
         bounded(&entity_ref(&kind, &namespace, &name))
@@ -693,7 +766,10 @@ pub fn router(store: Arc<Store>) -> Router {
         .route("/entities/by-refs", post(by_refs))
         .route("/entities/by-uid/{uid}", get(by_uid).delete(read_only))
         .route("/entities/by-name/{kind}/{namespace}/{name}", get(by_name))
-        .route("/entities/by-name/{kind}/{namespace}/{name}/ancestry", get(ancestry))
+        .route(
+            "/entities/by-name/{kind}/{namespace}/{name}/ancestry",
+            get(ancestry),
+        )
         .route("/entity-facets", get(facets_get).post(facets_post))
         .route("/validate-entity", post(validate_entity))
         .route("/locations", get(locations).post(read_only))
@@ -702,7 +778,10 @@ pub fn router(store: Arc<Store>) -> Router {
             "/locations/{id}",
             get(location_by_id).put(read_only).delete(read_only),
         )
-        .route("/locations/by-entity/{kind}/{namespace}/{name}", get(location_by_entity))
+        .route(
+            "/locations/by-entity/{kind}/{namespace}/{name}",
+            get(location_by_entity),
+        )
         .route("/refresh", post(read_only))
         .route("/analyze-location", post(read_only))
         .fallback(not_found)

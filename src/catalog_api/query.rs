@@ -53,12 +53,22 @@ impl<'a> View<'a> {
             .filter(|e| self.visibility.may_read(e.kind, &e.kube_namespace))
     }
 
-    fn filtered(&self, filter: Option<&Predicate>) -> impl Iterator<Item = (usize, &'a Entry)> + '_ {
+    fn filtered(
+        &self,
+        filter: Option<&Predicate>,
+    ) -> impl Iterator<Item = (usize, &'a Entry)> + '_ {
         let filter = filter.cloned();
         self.visible()
             .filter(move |(_, e)| filter.as_ref().is_none_or(|p| p.matches(&e.rows)))
     }
 }
+
+/// A row of an ordered answer: the sort value (lowercased), the entity's position (the
+/// tie-break), the entity.
+type Sorted<'v, 'e> = (Option<Cow<'v, str>>, usize, &'e Entry);
+
+/// The sort values of one row under several order directives.
+type Combo<'a> = Vec<Option<Cow<'a, str>>>;
 
 /// One `order` directive of `GET /entities`: `asc:metadata.name`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -150,9 +160,9 @@ pub fn entities_page<'a>(
                 .collect()
         }
         several => {
-            let mut rows: Vec<(Vec<Option<Cow<str>>>, usize, &'a Entry)> = Vec::new();
+            let mut rows: Vec<(Combo<'_>, usize, &'a Entry)> = Vec::new();
             for (i, e) in view.filtered(filter) {
-                let mut combos: Vec<Vec<Option<Cow<str>>>> = vec![Vec::new()];
+                let mut combos: Vec<Combo> = vec![Vec::new()];
                 for o in several {
                     let values: Vec<Option<Cow<str>>> = {
                         let v: Vec<_> = e.values(&o.field).map(Some).collect();
@@ -238,7 +248,9 @@ impl Cursor {
 
     pub fn decode(s: &str) -> Result<Cursor, ApiError> {
         let bad = || ApiError::input("Malformed cursor, could not be parsed");
-        let bytes = URL_SAFE_NO_PAD.decode(s.trim_end_matches('=')).map_err(|_| bad())?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(s.trim_end_matches('='))
+            .map_err(|_| bad())?;
         serde_json::from_slice(&bytes).map_err(|_| bad())
     }
 }
@@ -330,9 +342,8 @@ pub fn query_entities<'a>(
         .as_ref()
         .and_then(|t| t.fields.clone())
         .unwrap_or_else(|| vec![sort_key.clone().unwrap_or_else(|| "metadata.uid".into())]);
-    let in_scope = sort_key.is_some()
-        && text_fields.len() == 1
-        && Some(&text_fields[0]) == sort_key.as_ref();
+    let in_scope =
+        sort_key.is_some() && text_fields.len() == 1 && Some(&text_fields[0]) == sort_key.as_ref();
     let text_keys: Vec<String> = text_fields.iter().map(|f| f.to_lowercase()).collect();
     let text_match = |e: &Entry, term: &str| {
         e.rows.iter().any(|r| {
@@ -341,7 +352,7 @@ pub fn query_entities<'a>(
         })
     };
     // (sort value, position, entry), one per sort value.
-    let mut rows: Vec<(Option<Cow<str>>, usize, &'a Entry)> = Vec::new();
+    let mut rows: Vec<Sorted<'_, 'a>> = Vec::new();
     let mut total = 0;
     for (i, e) in view.filtered(filter.as_ref()) {
         let general = term.as_deref().is_none_or(|t| text_match(e, t));
@@ -371,7 +382,7 @@ pub fn query_entities<'a>(
         }
     }
     // The direction of travel: backwards from a previous-page cursor.
-    let forward_cmp = |a: &(Option<Cow<str>>, usize, &Entry), b: &(Option<Cow<str>>, usize, &Entry)| {
+    let forward_cmp = |a: &Sorted, b: &Sorted| {
         let c = compare_values(&a.0, &b.0).then(a.1.cmp(&b.1));
         if desc { c.reverse() } else { c }
     };
@@ -382,7 +393,7 @@ pub fn query_entities<'a>(
         rows.sort_by(forward_cmp);
     }
     // Only rows strictly after the cursor, in the direction of travel.
-    let after: Box<dyn Fn(&(Option<Cow<str>>, usize, &Entry)) -> bool> = match cursor.values.as_slice() {
+    let after: Box<dyn Fn(&Sorted) -> bool> = match cursor.values.as_slice() {
         [value, Some(last_ref)] if sort_key.is_some() => {
             let value = value.clone();
             let last_ref = last_ref.clone();
@@ -390,21 +401,29 @@ pub fn query_entities<'a>(
                 let c = compare_values(&r.0, &value.as_deref().map(Cow::Borrowed))
                     .then_with(|| (*r.2.entity_ref).cmp(last_ref.as_str()));
                 let c = if desc { c.reverse() } else { c };
-                if backwards { c == Ordering::Less } else { c == Ordering::Greater }
+                if backwards {
+                    c == Ordering::Less
+                } else {
+                    c == Ordering::Greater
+                }
             })
         }
         [Some(last_ref)] if sort_key.is_none() => {
             let last_ref = last_ref.clone();
             Box::new(move |r| {
                 let c = (*r.2.entity_ref).cmp(last_ref.as_str());
-                if backwards { c == Ordering::Less } else { c == Ordering::Greater }
+                if backwards {
+                    c == Ordering::Less
+                } else {
+                    c == Ordering::Greater
+                }
             })
         }
         [] => Box::new(|_| true),
         _ => return Err(ApiError::input("Malformed cursor, could not be parsed")),
     };
     let take = if backwards { limit } else { limit + 1 };
-    let mut page: Vec<(Option<Cow<str>>, usize, &'a Entry)> = rows
+    let mut page: Vec<Sorted<'_, 'a>> = rows
         .into_iter()
         .filter(|r| after(r))
         .skip(offset)
@@ -420,10 +439,13 @@ pub fn query_entities<'a>(
     };
     let more = limit > 0 && (backwards || page.len() > limit);
     page.truncate(limit);
-    let sort_values = |r: Option<&(Option<Cow<str>>, usize, &Entry)>| -> Vec<Option<String>> {
+    let sort_values = |r: Option<&Sorted>| -> Vec<Option<String>> {
         let entity_ref = r.map(|r| r.2.entity_ref.to_string());
         if sort_key.is_some() {
-            vec![r.and_then(|r| r.0.as_ref().map(|v| v.to_string())), entity_ref]
+            vec![
+                r.and_then(|r| r.0.as_ref().map(|v| v.to_string())),
+                entity_ref,
+            ]
         } else {
             vec![entity_ref]
         }

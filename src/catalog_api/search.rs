@@ -82,7 +82,12 @@ fn scalar(v: &Value) -> Option<String> {
     }
 }
 
-fn walk(path: &str, value: &Value, out: &mut Vec<(String, Option<String>)>, seen: &mut HashSet<String>) {
+fn walk(
+    path: &str,
+    value: &Value,
+    out: &mut Vec<(String, Option<String>)>,
+    seen: &mut HashSet<String>,
+) {
     if SPECIAL_KEYS.contains(&path) {
         return;
     }
@@ -179,19 +184,20 @@ impl Predicate {
                 let mut of_key = rows.iter().filter(|r| *r.key == **key);
                 match cond {
                     Condition::Exists(want) => of_key.next().is_some() == *want,
-                    Condition::In(values) => of_key.any(|r| {
-                        r.lower()
-                            .is_some_and(|v| values.iter().any(|w| *w == *v))
-                    }),
+                    Condition::In(values) => {
+                        of_key.any(|r| r.lower().is_some_and(|v| values.iter().any(|w| *w == *v)))
+                    }
                     Condition::HasPrefix(prefix) => {
                         of_key.any(|r| r.lower().is_some_and(|v| v.starts_with(prefix.as_str())))
                     }
                     Condition::Relation(rtype, targets) => {
                         let key = format!("relations.{rtype}");
-                        rows.iter().filter(|r| *r.key == *key).any(|r| match targets {
-                            None => true,
-                            Some(t) => r.lower().is_some_and(|v| t.iter().any(|w| *w == *v)),
-                        })
+                        rows.iter()
+                            .filter(|r| *r.key == *key)
+                            .any(|r| match targets {
+                                None => true,
+                                Some(t) => r.lower().is_some_and(|v| t.iter().any(|w| *w == *v)),
+                            })
                     }
                 }
             }
@@ -378,7 +384,12 @@ fn relation(target: &Map<String, Value>) -> Result<Condition, String> {
     let mut refs = None;
     for (k, v) in target {
         match k.to_lowercase().as_str() {
-            "type" => rtype = Some(v.as_str().ok_or("relations $contains needs a \"type\" string")?),
+            "type" => {
+                rtype = Some(
+                    v.as_str()
+                        .ok_or("relations $contains needs a \"type\" string")?,
+                )
+            }
             "targetref" => {
                 refs = Some(match v {
                     Value::String(s) => vec![s.to_lowercase()],
@@ -419,7 +430,9 @@ pub struct Fields(Vec<String>);
 
 impl Fields {
     /// `None` when no field is asked for (whole entities).
-    pub fn parse<'a>(params: impl IntoIterator<Item = &'a str>) -> Result<Option<Fields>, ApiError> {
+    pub fn parse<'a>(
+        params: impl IntoIterator<Item = &'a str>,
+    ) -> Result<Option<Fields>, ApiError> {
         let mut out: Vec<String> = Vec::new();
         for p in params {
             for f in p.split(',').map(str::trim).filter(|f| !f.is_empty()) {
@@ -530,15 +543,21 @@ mod tests {
         assert!(has(&r, "metadata.name", Some("Web")));
         assert!(has(&r, "metadata.tags", Some("Java")));
         assert!(has(&r, "metadata.tags.java", Some("true")));
-        assert!(has(&r, "metadata.annotations.backstage.io/techdocs-ref", Some("dir:.")));
+        assert!(has(
+            &r,
+            "metadata.annotations.backstage.io/techdocs-ref",
+            Some("dir:.")
+        ));
         assert!(has(&r, "spec.replicas", Some("3")));
         assert!(has(&r, "spec.public", Some("true")));
         assert!(has(&r, "spec.none", None));
         assert!(has(&r, "metadata.description", None), "too long: null");
         assert!(has(&r, "relations.ownedby", Some("group:default/team-a")));
         assert!(!r.iter().any(|x| &*x.key == "metadata.etag"));
-        assert!(!r.iter().any(|x| x.key.starts_with("relations.")
-            && &*x.key != "relations.ownedby"));
+        assert!(
+            !r.iter()
+                .any(|x| x.key.starts_with("relations.") && &*x.key != "relations.ownedby")
+        );
     }
 
     fn matches(filters: &[&str]) -> bool {
@@ -549,9 +568,15 @@ mod tests {
     #[test]
     fn filter_parameters_as_backstage_reads_them() {
         assert!(matches(&["kind=component"]));
-        assert!(matches(&["kind=component,kind=system"]), "values of one key OR");
+        assert!(
+            matches(&["kind=component,kind=system"]),
+            "values of one key OR"
+        );
         assert!(!matches(&["kind=component,spec.type=service"]), "keys AND");
-        assert!(matches(&["kind=system", "spec.type=WEBSITE"]), "parameters OR");
+        assert!(
+            matches(&["kind=system", "spec.type=WEBSITE"]),
+            "parameters OR"
+        );
         assert!(matches(&["metadata.tags=java"]), "list items");
         assert!(matches(&["relations.ownedBy=group:default/team-a"]));
         assert!(matches(&["spec.owner"]), "existence");
@@ -565,7 +590,9 @@ mod tests {
     fn predicates() {
         let r = rows_of(&entity());
         let p = |v: Value| parse_predicate(&v).unwrap().matches(&r);
-        assert!(p(json!({"kind": "component", "spec.type": {"$in": ["service", "Website"]}})));
+        assert!(p(
+            json!({"kind": "component", "spec.type": {"$in": ["service", "Website"]}})
+        ));
         assert!(p(json!({"$not": {"kind": "api"}})));
         assert!(!p(json!({"$any": []})));
         assert!(p(json!({"$all": []})));
@@ -573,7 +600,9 @@ mod tests {
         assert!(p(json!({"spec.system": {"$exists": false}})));
         assert!(p(json!({"metadata.tags": {"$contains": "JAVA"}})));
         assert!(p(json!({"relations": {"$contains": {"type": "ownedBy"}}})));
-        assert!(!p(json!({"relations": {"$contains": {"type": "ownedBy", "targetRef": "group:default/x"}}})));
+        assert!(!p(
+            json!({"relations": {"$contains": {"type": "ownedBy", "targetRef": "group:default/x"}}})
+        ));
         assert!(p(json!({"spec.replicas": 3})));
         assert!(parse_predicate(&json!({"kind": {"$regex": "x"}})).is_err());
         assert!(parse_predicate(&json!("component")).is_err());
@@ -582,9 +611,12 @@ mod tests {
 
     #[test]
     fn fields_projection_joins_dotted_keys() {
-        let f = Fields::parse(["kind,metadata.name", "metadata.annotations.backstage.io/techdocs-ref,nope.x"])
-            .unwrap()
-            .unwrap();
+        let f = Fields::parse([
+            "kind,metadata.name",
+            "metadata.annotations.backstage.io/techdocs-ref,nope.x",
+        ])
+        .unwrap()
+        .unwrap();
         assert_eq!(
             f.project(&entity()),
             json!({"kind": "Component", "metadata": {"name": "Web",

@@ -59,7 +59,10 @@ pub struct Entry {
 
 impl Entry {
     /// The search values of `key` (lowercased key), lowercased, non-null.
-    pub fn values<'a>(&'a self, key: &'a str) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'a {
+    pub fn values<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'a {
         self.rows
             .iter()
             .filter(move |r| &*r.key == key)
@@ -225,7 +228,8 @@ impl Store {
     pub fn end_relist(&self, kind: Kind) {
         let mut o = self.objects.lock().expect("store lock");
         let seen = o.relisting.remove(&kind).unwrap_or_default();
-        o.objects.retain(|r, obj| obj.kind != kind || seen.contains(r));
+        o.objects
+            .retain(|r, obj| obj.kind != kind || seen.contains(r));
         o.synced.insert(kind);
         self.touch(&mut o);
     }
@@ -238,7 +242,12 @@ impl Store {
 
     /// Builds a new snapshot when anything changed: the objects, or (in consent mode) the
     /// grants, which `consents_version` counts. Returns whether it built one.
-    pub fn refresh(&self, consents: &Consents, consents_version: u64, last: &mut (u64, u64)) -> bool {
+    pub fn refresh(
+        &self,
+        consents: &Consents,
+        consents_version: u64,
+        last: &mut (u64, u64),
+    ) -> bool {
         let (objects, complete, generation) = {
             let o = self.objects.lock().expect("store lock");
             if (o.generation, consents_version) == *last {

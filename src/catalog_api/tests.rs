@@ -43,7 +43,11 @@ fn store() -> Arc<Store> {
         crate::catalog::from_manifests(&[("c.yaml".into(), CATALOG.into())], "default", 1000, &now)
             .unwrap();
     let store = Store::new();
-    store.replace(Snapshot::build(&objects, &Consents::new(CrossNamespaceRefs::Allow), true));
+    store.replace(Snapshot::build(
+        &objects,
+        &Consents::new(CrossNamespaceRefs::Allow),
+        true,
+    ));
     store
 }
 
@@ -75,8 +79,13 @@ async fn call(
     }
     let res = router(store.clone()).oneshot(req).await.unwrap();
     let status = res.status();
-    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let bytes = axum::body::to_bytes(res.into_body(), 1 << 24)
+        .await
+        .unwrap();
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
 }
 
 async fn get(store: &Arc<Store>, uri: &str) -> (StatusCode, Value) {
@@ -97,8 +106,16 @@ async fn lists_filter_project_order_and_page() {
     let (status, all) = get(&s, "/api/catalog/entities").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(names(&all), ["api", "web", "vault", "team-a", "shop"]);
-    let (_, v) = get(&s, "/api/catalog/entities?filter=kind=component,kind=system").await;
-    assert_eq!(names(&v), ["api", "web", "vault", "shop"], "one key's values OR");
+    let (_, v) = get(
+        &s,
+        "/api/catalog/entities?filter=kind=component,kind=system",
+    )
+    .await;
+    assert_eq!(
+        names(&v),
+        ["api", "web", "vault", "shop"],
+        "one key's values OR"
+    );
     let (_, v) = get(&s, "/api/catalog/entities?filter=metadata.tags=WEB").await;
     assert_eq!(names(&v), ["web"]);
     let (_, v) = get(
@@ -107,12 +124,24 @@ async fn lists_filter_project_order_and_page() {
     )
     .await;
     assert_eq!(names(&v), ["api", "web", "vault", "team-a"]);
-    let (_, v) = get(&s, "/api/catalog/entities?fields=metadata.name&filter=kind=system").await;
+    let (_, v) = get(
+        &s,
+        "/api/catalog/entities?fields=metadata.name&filter=kind=system",
+    )
+    .await;
     assert_eq!(v, json!([{"metadata": {"name": "shop"}}]));
     let (_, v) = get(&s, "/api/catalog/entities?order=desc:metadata.name&limit=2").await;
     assert_eq!(names(&v), ["web", "vault"]);
-    let (_, v) = get(&s, "/api/catalog/entities?order=asc:spec.lifecycle&limit=10").await;
-    assert_eq!(names(&v), ["api", "web", "vault", "team-a", "shop"], "ties by ref, without the field last");
+    let (_, v) = get(
+        &s,
+        "/api/catalog/entities?order=asc:spec.lifecycle&limit=10",
+    )
+    .await;
+    assert_eq!(
+        names(&v),
+        ["api", "web", "vault", "team-a", "shop"],
+        "ties by ref, without the field last"
+    );
     let (_, v) = get(&s, "/api/catalog/entities?limit=2&offset=4").await;
     assert_eq!(names(&v), ["shop"]);
 }
@@ -147,12 +176,20 @@ async fn bad_input_is_a_400_in_backstages_shape() {
 #[tokio::test]
 async fn by_query_pages_both_ways_with_a_total() {
     let s = store();
-    let (_, p1) = get(&s, "/api/catalog/entities/by-query?limit=2&orderField=metadata.name,asc").await;
+    let (_, p1) = get(
+        &s,
+        "/api/catalog/entities/by-query?limit=2&orderField=metadata.name,asc",
+    )
+    .await;
     assert_eq!(names(&p1["items"]), ["api", "shop"]);
     assert_eq!(p1["totalItems"], 5);
     assert!(p1["pageInfo"]["prevCursor"].is_null());
     let next = p1["pageInfo"]["nextCursor"].as_str().unwrap();
-    let (_, p2) = get(&s, &format!("/api/catalog/entities/by-query?limit=2&cursor={next}")).await;
+    let (_, p2) = get(
+        &s,
+        &format!("/api/catalog/entities/by-query?limit=2&cursor={next}"),
+    )
+    .await;
     assert_eq!(names(&p2["items"]), ["team-a", "vault"]);
     assert_eq!(p2["totalItems"], 5);
     let (_, p3) = get(
@@ -200,7 +237,10 @@ async fn by_query_pages_both_ways_with_a_total() {
                    "orderBy": [{"field": "metadata.name", "order": "asc"}], "fields": ["metadata.name"]})),
     )
     .await;
-    assert_eq!(v["items"], json!([{"metadata": {"name": "vault"}}, {"metadata": {"name": "web"}}]));
+    assert_eq!(
+        v["items"],
+        json!([{"metadata": {"name": "vault"}}, {"metadata": {"name": "web"}}])
+    );
 }
 
 #[tokio::test]
@@ -210,7 +250,10 @@ async fn lookups_refs_facets_and_ancestry() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(v["metadata"]["uid"], "c-1");
     let (status, v) = get(&s, "/api/catalog/entities/by-uid/c-2").await;
-    assert_eq!((status, v["metadata"]["name"].clone()), (StatusCode::OK, json!("api")));
+    assert_eq!(
+        (status, v["metadata"]["name"].clone()),
+        (StatusCode::OK, json!("api"))
+    );
     let (_, v) = call(
         &s,
         None,
@@ -220,15 +263,26 @@ async fn lookups_refs_facets_and_ancestry() {
                    "fields": ["kind"]})),
     )
     .await;
-    assert_eq!(v, json!({"items": [{"kind": "System"}, null, {"kind": "Component"}]}));
-    let (_, v) = get(&s, "/api/catalog/entity-facets?facet=spec.lifecycle&facet=metadata.tags&filter=kind=component").await;
+    assert_eq!(
+        v,
+        json!({"items": [{"kind": "System"}, null, {"kind": "Component"}]})
+    );
+    let (_, v) = get(
+        &s,
+        "/api/catalog/entity-facets?facet=spec.lifecycle&facet=metadata.tags&filter=kind=component",
+    )
+    .await;
     assert_eq!(
         v,
         json!({"facets": {
             "spec.lifecycle": [{"value": "experimental", "count": 1}, {"value": "production", "count": 2}],
             "metadata.tags": [{"value": "java", "count": 2}, {"value": "web", "count": 1}]}})
     );
-    let (_, v) = get(&s, "/api/catalog/entities/by-name/component/default/web/ancestry").await;
+    let (_, v) = get(
+        &s,
+        "/api/catalog/entities/by-name/component/default/web/ancestry",
+    )
+    .await;
     assert_eq!(v["rootEntityRef"], "component:default/web");
     assert_eq!(v["items"][0]["parentEntityRefs"], json!([]));
     let (status, v) = get(&s, "/api/catalog/entities/by-name/component/default/nope").await;
@@ -242,11 +296,32 @@ async fn a_hidden_namespace_does_not_exist_for_the_caller() {
     let hide: Option<Arc<dyn Visibility>> = Some(Arc::new(HideNamespace("secret")));
     let (_, v) = call(&s, hide.clone(), "GET", "/api/catalog/entities", None).await;
     assert_eq!(names(&v), ["api", "web", "team-a", "shop"]);
-    let (status, _) = call(&s, hide.clone(), "GET", "/api/catalog/entities/by-name/component/secret/vault", None).await;
+    let (status, _) = call(
+        &s,
+        hide.clone(),
+        "GET",
+        "/api/catalog/entities/by-name/component/secret/vault",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&s, hide.clone(), "GET", "/api/catalog/entities/by-uid/c-3", None).await;
+    let (status, _) = call(
+        &s,
+        hide.clone(),
+        "GET",
+        "/api/catalog/entities/by-uid/c-3",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (status, _) = call(&s, hide.clone(), "GET", "/api/catalog/entities/by-name/component/secret/vault/ancestry", None).await;
+    let (status, _) = call(
+        &s,
+        hide.clone(),
+        "GET",
+        "/api/catalog/entities/by-name/component/secret/vault/ancestry",
+        None,
+    )
+    .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     let (_, v) = call(
         &s,
@@ -257,16 +332,36 @@ async fn a_hidden_namespace_does_not_exist_for_the_caller() {
     )
     .await;
     assert_eq!(v, json!({"items": [null, {"kind": "Component"}]}));
-    let (_, v) = call(&s, hide.clone(), "GET", "/api/catalog/entities/by-query?filter=kind=component", None).await;
+    let (_, v) = call(
+        &s,
+        hide.clone(),
+        "GET",
+        "/api/catalog/entities/by-query?filter=kind=component",
+        None,
+    )
+    .await;
     assert_eq!(v["totalItems"], 2);
     assert_eq!(names(&v["items"]), ["api", "web"]);
-    let (_, v) = call(&s, hide.clone(), "GET", "/api/catalog/entity-facets?facet=metadata.namespace", None).await;
-    assert_eq!(v, json!({"facets": {"metadata.namespace": [{"value": "default", "count": 4}]}}));
+    let (_, v) = call(
+        &s,
+        hide.clone(),
+        "GET",
+        "/api/catalog/entity-facets?facet=metadata.namespace",
+        None,
+    )
+    .await;
+    assert_eq!(
+        v,
+        json!({"facets": {"metadata.namespace": [{"value": "default", "count": 4}]}})
+    );
     let (_, v) = call(&s, hide, "GET", "/api/catalog/entities?limit=10", None).await;
     assert_eq!(names(&v).len(), 4);
     // Without a visibility, everything.
     let (_, v) = get(&s, "/api/catalog/entity-facets?facet=metadata.namespace").await;
-    assert_eq!(v["facets"]["metadata.namespace"][1], json!({"value": "secret", "count": 1}));
+    assert_eq!(
+        v["facets"]["metadata.namespace"][1],
+        json!({"value": "secret", "count": 1})
+    );
 }
 
 #[tokio::test]
@@ -275,12 +370,26 @@ async fn validate_entity_uses_playbills_rules() {
     let valid = json!({"entity": {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
         "metadata": {"name": "x"}, "spec": {"type": "service", "lifecycle": "production", "owner": "team-a"}},
         "location": "url:https://example.com/catalog-info.yaml"});
-    let (status, _) = call(&s, None, "POST", "/api/catalog/validate-entity", Some(valid)).await;
+    let (status, _) = call(
+        &s,
+        None,
+        "POST",
+        "/api/catalog/validate-entity",
+        Some(valid),
+    )
+    .await;
     assert_eq!(status, StatusCode::OK);
     let invalid = json!({"entity": {"apiVersion": "backstage.io/v1alpha1", "kind": "Component",
         "metadata": {"name": "x"}, "spec": {"type": "service"}},
         "location": "url:https://example.com/catalog-info.yaml"});
-    let (status, v) = call(&s, None, "POST", "/api/catalog/validate-entity", Some(invalid)).await;
+    let (status, v) = call(
+        &s,
+        None,
+        "POST",
+        "/api/catalog/validate-entity",
+        Some(invalid),
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(!v["errors"].as_array().unwrap().is_empty(), "{v}");
 }
@@ -291,4 +400,26 @@ async fn not_ready_until_every_kind_is_listed() {
     let (status, v) = get(&s, "/api/catalog/entities").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(v["error"]["name"], "ServiceUnavailableError");
+}
+
+#[tokio::test]
+async fn cursor_pages_through_ties_without_loss() {
+    let s = store();
+    for (field, order) in [("kind", "asc"), ("kind", "desc"), ("spec.lifecycle", "desc")] {
+        let mut seen = Vec::new();
+        let mut uri = format!("/api/catalog/entities/by-query?limit=1&orderField={field},{order}");
+        loop {
+            let (_, v) = get(&s, &uri).await;
+            seen.extend(names(&v["items"]));
+            match v["pageInfo"]["nextCursor"].as_str() {
+                Some(c) => uri = format!("/api/catalog/entities/by-query?limit=1&cursor={c}"),
+                None => break,
+            }
+        }
+        let total = if field == "kind" { 5 } else { 3 };
+        let mut distinct = seen.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!((seen.len(), distinct.len()), (total, total), "{field} {order}: {seen:?}");
+    }
 }

@@ -264,6 +264,8 @@ test('every read method of CatalogClient answers as Backstage does', { timeout: 
       assert.equal(p.items.length, b.back[i].items.length, `page back ${i} size`);
       if (field) sameOrdered(field)(p, b.back[i]);
     }
+    const repeats = (w) => { const all = w.pages.flatMap((p) => p.items).map((e) => key(normal(e))); return all.length - new Set(all).size; };
+    assert.deepEqual([repeats(a), repeats(b)], [0, 0], 'entities repeated across pages [playbill, backstage]');
     assert.deepEqual(asSet(a.pages.flatMap((p) => p.items)), asSet(b.pages.flatMap((p) => p.items)), 'all pages');
   };
   for (const filter of FILTERS.slice(0, 14)) {
