@@ -242,12 +242,12 @@ test('every read method of CatalogClient answers as Backstage does', { timeout: 
     let res = await c.queryEntities(request);
     pages.push(res);
     while (res.pageInfo.nextCursor && pages.length < 200) {
-      res = await c.queryEntities({ cursor: res.pageInfo.nextCursor, limit: request.limit });
+      res = await c.queryEntities({ cursor: res.pageInfo.nextCursor, limit: request.limit, fields: request.fields });
       pages.push(res);
     }
     const back = [];
     while (res.pageInfo.prevCursor && back.length < 200) {
-      res = await c.queryEntities({ cursor: res.pageInfo.prevCursor, limit: request.limit });
+      res = await c.queryEntities({ cursor: res.pageInfo.prevCursor, limit: request.limit, fields: request.fields });
       back.push(res);
     }
     return { pages, back };
