@@ -261,7 +261,13 @@ impl Store {
                 o.generation,
             )
         };
+        let started = std::time::Instant::now();
         let snapshot = Snapshot::build(&objects, consents, complete);
+        tracing::debug!(
+            entities = snapshot.entries.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "catalog API: snapshot built"
+        );
         *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
         *last = (generation, consents_version);
         true

@@ -405,7 +405,11 @@ async fn not_ready_until_every_kind_is_listed() {
 #[tokio::test]
 async fn cursor_pages_through_ties_without_loss() {
     let s = store();
-    for (field, order) in [("kind", "asc"), ("kind", "desc"), ("spec.lifecycle", "desc")] {
+    for (field, order) in [
+        ("kind", "asc"),
+        ("kind", "desc"),
+        ("spec.lifecycle", "desc"),
+    ] {
         let mut seen = Vec::new();
         let mut uri = format!("/api/catalog/entities/by-query?limit=1&orderField={field},{order}");
         loop {
@@ -420,6 +424,10 @@ async fn cursor_pages_through_ties_without_loss() {
         let mut distinct = seen.clone();
         distinct.sort();
         distinct.dedup();
-        assert_eq!((seen.len(), distinct.len()), (total, total), "{field} {order}: {seen:?}");
+        assert_eq!(
+            (seen.len(), distinct.len()),
+            (total, total),
+            "{field} {order}: {seen:?}"
+        );
     }
 }
