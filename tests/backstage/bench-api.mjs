@@ -51,7 +51,12 @@ try {
   const base = `http://127.0.0.1:${port}/api/catalog`;
   const count = items.length - 4;
   await waitFor('the API to hold the catalog', async () => (await (await fetch(`${base}/entities/by-query?limit=0`)).json()).totalItems === count, { timeoutMs: 600_000, intervalMs: 1000 });
-  await new Promise((r) => setTimeout(r, 3000));
+  // Until the operator has written every status: the API server idle (under 0.1 CPU s per 2 s).
+  for (let quiet = 0; quiet < 2;) {
+    const c0 = cpuSeconds(cp.proc.pid);
+    await new Promise((r) => setTimeout(r, 2000));
+    quiet = cpuSeconds(cp.proc.pid) - c0 < 0.1 ? quiet + 1 : 0;
+  }
   const rssBefore = rssMiB(pid(op));
   const questions = {
     'by-name': (i) => `${base}/entities/by-name/component/bench-${'abcd'[i % 4]}/svc-${i % 1000}`,
