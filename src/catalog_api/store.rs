@@ -143,9 +143,39 @@ impl Snapshot {
     }
 }
 
+/// One catalog object as the store keeps it between snapshots: the JSON text of what the export
+/// reads, a fraction of the size of the parsed object.
+#[derive(Clone, Debug)]
+pub struct StoredObject {
+    kind: Kind,
+    json: Box<str>,
+}
+
+impl StoredObject {
+    /// Keeps `value` (an API object) without its status and managedFields; `None` for anything
+    /// that is not a catalog object.
+    pub fn new(mut value: serde_json::Value) -> Option<StoredObject> {
+        if let Some(o) = value.as_object_mut() {
+            o.remove("status");
+        }
+        if let Some(m) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
+            m.remove("managedFields");
+        }
+        let kind = CatalogObject::from_value(value.clone(), "")?.kind;
+        Some(StoredObject {
+            kind,
+            json: value.to_string().into(),
+        })
+    }
+
+    fn object(&self) -> Option<CatalogObject> {
+        CatalogObject::from_value(serde_json::from_str(&self.json).ok()?, "")
+    }
+}
+
 #[derive(Default)]
 struct Objects {
-    objects: HashMap<EntityRef, CatalogObject>,
+    objects: HashMap<EntityRef, StoredObject>,
     relisting: HashMap<Kind, HashSet<EntityRef>>,
     synced: HashSet<Kind>,
     /// Bumped on every change.
@@ -172,7 +202,7 @@ impl Store {
 
     /// Every object the watches hold, in catalog order.
     pub fn objects(&self) -> Vec<CatalogObject> {
-        let mut objects: Vec<CatalogObject> = self
+        let stored: Vec<StoredObject> = self
             .objects
             .lock()
             .expect("store lock")
@@ -180,6 +210,8 @@ impl Store {
             .values()
             .cloned()
             .collect();
+        let mut objects: Vec<CatalogObject> =
+            stored.iter().filter_map(StoredObject::object).collect();
         crate::catalog::sort(&mut objects);
         objects
     }
@@ -201,7 +233,7 @@ impl Store {
 
     /// An object added or changed; `None` for one whose spec cannot be read (it is not
     /// exported).
-    pub fn apply(&self, kind: Kind, me: EntityRef, object: Option<CatalogObject>) {
+    pub fn apply(&self, kind: Kind, me: EntityRef, object: Option<StoredObject>) {
         let mut o = self.objects.lock().expect("store lock");
         if let Some(seen) = o.relisting.get_mut(&kind) {
             seen.insert(me.clone());
@@ -248,19 +280,22 @@ impl Store {
         consents_version: u64,
         last: &mut (u64, u64),
     ) -> bool {
-        let (objects, complete, generation) = {
+        let (stored, complete, generation) = {
             let o = self.objects.lock().expect("store lock");
             if (o.generation, consents_version) == *last {
                 return false;
             }
-            let mut objects: Vec<CatalogObject> = o.objects.values().cloned().collect();
-            crate::catalog::sort(&mut objects);
+            let stored: Vec<StoredObject> = o.objects.values().cloned().collect();
             (
-                objects,
+                stored,
                 Kind::ALL.iter().all(|k| o.synced.contains(k)),
                 o.generation,
             )
         };
+        let mut objects: Vec<CatalogObject> =
+            stored.iter().filter_map(StoredObject::object).collect();
+        drop(stored);
+        crate::catalog::sort(&mut objects);
         let started = std::time::Instant::now();
         let snapshot = Snapshot::build(&objects, consents, complete);
         tracing::debug!(

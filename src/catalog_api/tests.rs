@@ -431,3 +431,27 @@ async fn cursor_pages_through_ties_without_loss() {
         );
     }
 }
+
+#[test]
+fn the_store_keeps_what_the_export_reads_and_nothing_else() {
+    let value = json!({
+        "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": "Component",
+        "metadata": {"name": "web", "namespace": "default", "uid": "c-1",
+            "managedFields": [{"manager": "kubectl"}], "annotations": {"a": "b"}},
+        "spec": {"type": "website", "lifecycle": "production", "owner": "team-a"},
+        "status": {"conditions": []}
+    });
+    let stored = store::StoredObject::new(value.clone()).unwrap();
+    let s = Store::new();
+    let me = crate::model::EntityRef::of(Kind::Component, "default", "web");
+    s.apply(Kind::Component, me, Some(stored));
+    let objects = s.objects();
+    assert_eq!(objects.len(), 1);
+    let want = crate::catalog::CatalogObject::from_value(value, "").unwrap();
+    assert_eq!(
+        (&objects[0].spec, &objects[0].annotations, &objects[0].uid),
+        (&want.spec, &want.annotations, &want.uid)
+    );
+    assert!(objects[0].status.is_none());
+    assert!(store::StoredObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap"})).is_none());
+}

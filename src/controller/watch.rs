@@ -21,8 +21,8 @@ use tracing::{debug, info, warn};
 use super::health::Health;
 use super::state::{Decoded, ObjectMeta, State};
 use crate::api::CatalogResource;
-use crate::catalog::CatalogObject;
 use crate::catalog_api::Store;
+use crate::catalog_api::store::StoredObject;
 use crate::metrics::{Metrics, kind as kind_label};
 use crate::model::EntityRef;
 
@@ -52,14 +52,11 @@ fn decode<K: CatalogResource>(obj: &DeserializeGuard<K>) -> (ObjectMeta, Decoded
     (object, decoded)
 }
 
-/// The object as the catalog API exports it; `None` when its spec cannot be read. Its status
-/// is dropped: the export does not show it.
-fn catalog_object<K: CatalogResource>(obj: &DeserializeGuard<K>) -> Option<CatalogObject> {
+/// The object as the catalog API keeps it: compact JSON of what the export reads (no status,
+/// no managedFields); `None` when its spec cannot be read.
+fn catalog_object<K: CatalogResource>(obj: &DeserializeGuard<K>) -> Option<StoredObject> {
     let k = obj.0.as_ref().ok()?;
-    let value = serde_json::to_value(k).ok()?;
-    let mut object = CatalogObject::from_value(value, "")?;
-    object.status = None;
-    Some(object)
+    StoredObject::new(serde_json::to_value(k).ok()?)
 }
 
 /// What to do after a watch error.

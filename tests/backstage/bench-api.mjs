@@ -91,6 +91,12 @@ try {
   for (const r of rows) console.log(`| ${r.name} | ${r.requests} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.controlPlaneCpu} |`);
   console.log(`operator RSS: ${rssBefore.toFixed(0)} MiB before the load, ${rssMiB(pid(op)).toFixed(0)} MiB after`);
   op.kill('SIGTERM');
+  // The same catalog without the API: a second operator with --serve-export=false, once it has
+  // listed everything (statuses are already written, so it writes nothing).
+  const off = spawn(BIN, ['run', '--listen', `127.0.0.1:${await freePort()}`, '--exit-on-stdin-close', '--leader-elect=false', '--serve-export=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', 'ignore'] });
+  await new Promise((r) => setTimeout(r, 15_000));
+  console.log(`operator RSS with the API off (--serve-export=false), same catalog: ${rssMiB(pid(off)).toFixed(0)} MiB`);
+  off.kill('SIGTERM');
 } finally {
   await stopAll();
 }
