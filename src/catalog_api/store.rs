@@ -148,7 +148,10 @@ impl Snapshot {
 #[derive(Clone, Debug)]
 pub struct StoredObject {
     kind: Kind,
+    /// Without `metadata.resourceVersion`, so a status write (which changes only that) is no
+    /// change here.
     json: Box<str>,
+    resource_version: Option<Box<str>>,
 }
 
 impl StoredObject {
@@ -158,18 +161,25 @@ impl StoredObject {
         if let Some(o) = value.as_object_mut() {
             o.remove("status");
         }
+        let mut resource_version = None;
         if let Some(m) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
             m.remove("managedFields");
+            resource_version = m
+                .remove("resourceVersion")
+                .and_then(|v| v.as_str().map(Into::into));
         }
         let kind = CatalogObject::from_value(value.clone(), "")?.kind;
         Some(StoredObject {
             kind,
             json: value.to_string().into(),
+            resource_version,
         })
     }
 
     fn object(&self) -> Option<CatalogObject> {
-        CatalogObject::from_value(serde_json::from_str(&self.json).ok()?, "")
+        let mut object = CatalogObject::from_value(serde_json::from_str(&self.json).ok()?, "")?;
+        object.resource_version = self.resource_version.as_deref().map(Into::into);
+        Some(object)
     }
 }
 
@@ -239,11 +249,16 @@ impl Store {
             seen.insert(me.clone());
         }
         match object {
+            // Only its status changed (the operator's own write): the entity, and its etag,
+            // stay as they were.
+            Some(obj) if o.objects.get(&me).is_some_and(|old| old.json == obj.json) => return,
             Some(obj) => {
                 o.objects.insert(me, obj);
             }
             None => {
-                o.objects.remove(&me);
+                if o.objects.remove(&me).is_none() {
+                    return;
+                }
             }
         }
         self.touch(&mut o);

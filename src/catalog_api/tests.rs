@@ -455,3 +455,30 @@ fn the_store_keeps_what_the_export_reads_and_nothing_else() {
     assert!(objects[0].status.is_none());
     assert!(store::StoredObject::new(json!({"apiVersion": "v1", "kind": "ConfigMap"})).is_none());
 }
+
+#[test]
+fn a_status_write_is_no_change_to_the_catalog() {
+    let object = |rv: &str, owner: &str| {
+        store::StoredObject::new(json!({
+            "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": "Component",
+            "metadata": {"name": "web", "namespace": "default", "resourceVersion": rv},
+            "spec": {"type": "website", "lifecycle": "production", "owner": owner},
+            "status": {"observedGeneration": rv}
+        }))
+    };
+    let s = Store::new();
+    let me = crate::model::EntityRef::of(Kind::Component, "default", "web");
+    let consents = Consents::new(CrossNamespaceRefs::Allow);
+    let mut last = (u64::MAX, 0);
+    s.apply(Kind::Component, me.clone(), object("1", "team-a"));
+    assert!(s.refresh(&consents, 0, &mut last));
+    s.apply(Kind::Component, me.clone(), object("2", "team-a"));
+    assert!(
+        !s.refresh(&consents, 0, &mut last),
+        "only the status changed"
+    );
+    assert_eq!(s.objects()[0].resource_version.as_deref(), Some("1"));
+    s.apply(Kind::Component, me, object("3", "team-b"));
+    assert!(s.refresh(&consents, 0, &mut last));
+    assert_eq!(s.objects()[0].resource_version.as_deref(), Some("3"));
+}

@@ -5,7 +5,7 @@
 // before and after, and the API server's CPU time during the load. `node bench-api.mjs`.
 
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -47,7 +47,10 @@ try {
   const items = catalog(N);
   for (let i = 0; i < items.length; i += 1000) cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(i, i + 1000) }) });
   const port = await freePort();
-  const op = spawn(BIN, ['run', '--listen', `127.0.0.1:${port}`, '--exit-on-stdin-close', '--leader-elect=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', 'ignore'] });
+  // BENCH_LOG=FILE keeps the operator's log (with PLAYBILL_LOG=playbill::catalog_api=debug,info it
+  // says how long each snapshot took to build).
+  const log = process.env.BENCH_LOG ? openSync(process.env.BENCH_LOG, 'w') : 'ignore';
+  const op = spawn(BIN, ['run', '--listen', `127.0.0.1:${port}`, '--exit-on-stdin-close', '--leader-elect=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', log] });
   const base = `http://127.0.0.1:${port}/api/catalog`;
   const count = items.length - 4;
   await waitFor('the API to hold the catalog', async () => (await (await fetch(`${base}/entities/by-query?limit=0`)).json()).totalItems === count, { timeoutMs: 600_000, intervalMs: 1000 });
