@@ -137,7 +137,8 @@ pub fn import(args: &ImportArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let outcome = import::import(&inputs, &args.options());
+    let files = playbill::backstage::placeholders::DiskFiles::new(&args.paths);
+    let outcome = import::import_with(&inputs, &args.options(), &files);
     for note in &outcome.notes {
         eprintln!("playbill import: {note}");
     }

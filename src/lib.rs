@@ -4,6 +4,7 @@
 //! resource types that carry it.
 
 pub mod api;
+pub mod authz;
 pub mod backstage;
 pub mod catalog;
 pub mod catalog_api;

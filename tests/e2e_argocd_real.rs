@@ -401,21 +401,6 @@ fn manifest_ids(yaml: &str) -> Vec<String> {
         .collect()
 }
 
-fn relations(obj: &Value) -> Vec<String> {
-    obj["status"]["relations"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|r| {
-            format!(
-                "{} {}",
-                r["type"].as_str().unwrap(),
-                r["targetRef"].as_str().unwrap()
-            )
-        })
-        .collect()
-}
-
 fn status_writes(op: &OperatorProcess) -> f64 {
     op.metric("playbill_status_writes_total")
         .expect("the operator exports playbill_status_writes_total")
@@ -755,8 +740,8 @@ fn real_argocd_syncs_the_example_catalog() {
     // 3. Moving a Component to another System: both Systems' relations follow.
     let part = format!("hasPart component:{shop}/catalog-service");
     let system = |name: &str| get_json(&["get", "system", name, "-n", &shop, "-o", "json"]);
-    assert!(relations(&system("product-catalog")).contains(&part));
-    assert!(!relations(&system("storefront")).contains(&part));
+    assert!(status_relations(&system("product-catalog")).contains(&part));
+    assert!(!status_relations(&system("storefront")).contains(&part));
     let shop_file = "catalog/20-shop.yaml";
     repo.write(
         shop_file,
@@ -773,8 +758,8 @@ fn real_argocd_syncs_the_example_catalog() {
     let app = argo.wait_settled(&moved, "the move synced");
     assert_resources(&app, &want_ids, &degraded);
     wait_for(Duration::from_secs(30), "relations follow the move", || {
-        relations(&system("storefront")).contains(&part)
-            && !relations(&system("product-catalog")).contains(&part)
+        status_relations(&system("storefront")).contains(&part)
+            && !status_relations(&system("product-catalog")).contains(&part)
     });
     step("3. relations follow a moved Component");
 

@@ -118,7 +118,15 @@ fn backstage_yaml_round_trips_through_the_cluster() {
     let applied = kubectl_run(&["apply", "-f", "-"], Some(&manifests));
     assert!(applied.ok, "kubectl apply: {}", applied.stderr);
 
-    let mut operator = operator_process(&["--lease-name", &format!("playbill-{prefix}")], "bridge");
+    let mut operator = operator_process(
+        // The export's content is under test here; its auth in e2e_api_auth.
+        &[
+            "--lease-name",
+            &format!("playbill-{prefix}"),
+            "--api-auth=none",
+        ],
+        "bridge",
+    );
     let namespaces: Vec<&String> = mapped.values().collect();
     let statuses = || -> Vec<Value> {
         namespaces

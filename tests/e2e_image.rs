@@ -311,6 +311,8 @@ fn the_image_runs_the_operator_as_the_chart_does() {
         &lease,
         "--lease-namespace",
         "default",
+        // The export's content is under test here; its auth in e2e_api_auth.
+        "--api-auth=none",
     ]);
     let container = Container(name.clone());
     let logs = || engine(&["logs", &container.0]);

@@ -50,23 +50,6 @@ fn get(kind: &str, ns: &str, name: &str) -> Value {
     serde_json::from_str(&kubectl(&["get", kind, name, "-n", ns, "-o", "json"], None)).unwrap()
 }
 
-fn relations(obj: &Value) -> Vec<String> {
-    obj["status"]["relations"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .map(|r| {
-                    format!(
-                        "{} {}",
-                        r["type"].as_str().unwrap(),
-                        r["targetRef"].as_str().unwrap()
-                    )
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
 fn ready(obj: &Value) -> Option<(String, String, String)> {
     let c = obj["status"]["conditions"]
         .as_array()?
@@ -231,7 +214,10 @@ fn example_catalog_converges_to_the_computed_statuses() {
         importer["status"]["unresolvedRefs"][0]["reason"],
         "NotFound"
     );
-    assert!(relations(&importer).contains(&format!("dependsOn resource:{shop}/legacy-mainframe")));
+    assert!(
+        status_relations(&importer)
+            .contains(&format!("dependsOn resource:{shop}/legacy-mainframe"))
+    );
 }
 
 fn status_writes(port: u16) -> u64 {
@@ -257,7 +243,7 @@ fn moving_a_component_updates_both_systems() {
         json!({"type": "website", "lifecycle": "production", "owner": "team", "system": "a"}),
     ));
     wait_status("system", &ns, "a", "hasPart web", |o| {
-        relations(o).contains(&format!("hasPart component:{ns}/web"))
+        status_relations(o).contains(&format!("hasPart component:{ns}/web"))
     });
     apply(entity(
         "Component",
@@ -266,13 +252,14 @@ fn moving_a_component_updates_both_systems() {
         json!({"type": "website", "lifecycle": "production", "owner": "team", "system": "b"}),
     ));
     wait_status("system", &ns, "a", "no parts", |o| {
-        !relations(o).iter().any(|r| r.starts_with("hasPart")) && o["status"]["parts"] == 0
+        !status_relations(o).iter().any(|r| r.starts_with("hasPart")) && o["status"]["parts"] == 0
     });
     wait_status("system", &ns, "b", "hasPart web", |o| {
-        relations(o).contains(&format!("hasPart component:{ns}/web")) && o["status"]["parts"] == 1
+        status_relations(o).contains(&format!("hasPart component:{ns}/web"))
+            && o["status"]["parts"] == 1
     });
     wait_status("component", &ns, "web", "partOf b", |o| {
-        relations(o)
+        status_relations(o)
             == [
                 format!("ownedBy group:{ns}/team"),
                 format!("partOf system:{ns}/b"),
@@ -335,7 +322,7 @@ fn deleting_a_group_unreadies_what_it_owned_until_it_returns() {
         o["status"]["owns"] == 2
     });
     assert_eq!(
-        relations(&g),
+        status_relations(&g),
         [
             format!("ownerOf component:{ns}/svc"),
             format!("ownerOf resource:{ns}/db")
@@ -375,12 +362,12 @@ fn wrong_kinds_cycles_mixed_case_and_cross_namespace_refs() {
         ready(o).is_some_and(|r| r.0 == "True")
     });
     assert!(
-        relations(&shop).contains(&format!("ownedBy group:{other}/platform")),
+        status_relations(&shop).contains(&format!("ownedBy group:{other}/platform")),
         "{:?}",
-        relations(&shop)
+        status_relations(&shop)
     );
     wait_status("group", &other, "platform", "ownerOf shop", |o| {
-        relations(o).contains(&format!("ownerOf system:{ns}/shop"))
+        status_relations(o).contains(&format!("ownerOf system:{ns}/shop"))
     });
 
     for (name, parent) in [("a", "b"), ("b", "c"), ("c", "A")] {

@@ -110,21 +110,69 @@ enum Document {
     Invalid(Vec<FieldError>),
 }
 
-/// Imports every document of every input `(source name, text)`.
+/// Imports every document of every input `(source name, text)`; placeholders (`{$text: ./file}`)
+/// are refused, as no files can be read.
 pub fn import(inputs: &[crate::manifest::Input], options: &Options) -> Outcome {
+    import_with(inputs, options, &super::placeholders::NoFiles)
+}
+
+/// Imports every document of every input `(source name, text)`, with Backstage's placeholders
+/// resolved from `files`. An input that a placeholder reads (an `openapi.yaml` next to the
+/// entity, in a directory being imported) is data, not entities: it is skipped with a note.
+pub fn import_with(
+    inputs: &[crate::manifest::Input],
+    options: &Options,
+    files: &dyn super::placeholders::Files,
+) -> Outcome {
     let mut out = Outcome::default();
+    let mut read = BTreeSet::new();
+    let mut documents = Vec::new();
     for (path, text) in inputs {
         for (source, value) in crate::manifest::documents(path, text) {
+            let value = value.map(|mut value| {
+                let errors = super::placeholders::resolve(&mut value, path, files, &mut read);
+                (value, errors)
+            });
+            let failed = value.is_err();
+            documents.push((source, value));
+            if failed {
+                // Nothing follows it: the rest of this file is unreadable.
+                break;
+            }
+        }
+    }
+    let mut noted = BTreeSet::new();
+    for (source, value) in documents {
+        if files
+            .identify(&source.path)
+            .is_some_and(|f| read.contains(&f))
+        {
+            if noted.insert(source.path.clone()) {
+                out.notes.push(format!(
+                    "{}: skipped: a placeholder reads this file as data",
+                    source.path
+                ));
+            }
+            continue;
+        }
+        {
             let value = match value {
-                Ok(value) => value,
+                Ok((value, errors)) if errors.is_empty() => value,
+                Ok((_, errors)) => {
+                    out.errors.extend(errors.into_iter().map(|e| ImportError {
+                        source: source.clone(),
+                        field: e.path,
+                        message: e.message,
+                    }));
+                    continue;
+                }
                 Err(e) => {
-                    // Nothing follows it: the rest of this file is unreadable.
                     out.errors.push(ImportError {
                         source,
                         field: "document".into(),
                         message: format!("not valid YAML: {e}"),
                     });
-                    break;
+                    continue;
                 }
             };
             let converted = convert(&value, source.clone(), options);

@@ -7,6 +7,7 @@ pub mod export;
 pub mod import;
 pub mod mapping;
 pub mod names;
+pub mod placeholders;
 
 use crate::api::validate::is_dns_label;
 

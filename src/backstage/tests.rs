@@ -626,3 +626,90 @@ spec: {owner: Team_A, domain: default/Some_Domain}
         .collect();
     assert_eq!(unresolved, ["group:acme/team_a", "domain:acme/some-domain"]);
 }
+
+#[test]
+fn placeholders_in_the_fixtures_resolve_relative_to_their_file() {
+    use super::placeholders::DiskFiles;
+    let dir = "tests/bridge/placeholders".to_owned();
+    let inputs = crate::manifest::read_inputs(std::slice::from_ref(&dir)).unwrap();
+    let out = import::import_with(&inputs, &Options::default(), &DiskFiles::new(&[dir]));
+    assert!(out.errors.is_empty(), "{:#?}", out.errors);
+    let names: Vec<&str> = out
+        .entities
+        .iter()
+        .map(|e| e.backstage_name.as_str())
+        .collect();
+    assert_eq!(names, ["team-pets", "petstore", "petstore-api"]);
+    // The files placeholders read are data, not entities.
+    assert_eq!(
+        out.notes,
+        [
+            "tests/bridge/placeholders/apis/openapi.yaml: skipped: a placeholder reads this file as data",
+            "tests/bridge/placeholders/links.yaml: skipped: a placeholder reads this file as data",
+        ]
+    );
+    let api = out.entities[2].manifest.spec.as_ref().unwrap();
+    let openapi = std::fs::read_to_string("tests/bridge/placeholders/apis/openapi.yaml").unwrap();
+    assert_eq!(api["definition"], Value::String(openapi));
+    let component = &out.entities[1].manifest;
+    let spec = component.spec.as_ref().unwrap();
+    assert_eq!(spec["description"], "Sells pets.");
+    assert_eq!(
+        spec["links"],
+        json!([{"url": "https://petstore.example/docs", "title": "Docs"}])
+    );
+    assert_eq!(
+        component.metadata.labels,
+        BTreeMap::from([
+            ("pci".to_owned(), "false".to_owned()),
+            ("tier".to_owned(), "backend".to_owned())
+        ])
+    );
+}
+
+#[test]
+fn placeholders_naming_urls_or_files_outside_are_refused_by_field() {
+    use super::placeholders::DiskFiles;
+    let dir = "tests/bridge/placeholders-refused".to_owned();
+    let inputs = crate::manifest::read_inputs(std::slice::from_ref(&dir)).unwrap();
+    let out = import::import_with(&inputs, &Options::default(), &DiskFiles::new(&[dir]));
+    let names: Vec<&str> = out
+        .entities
+        .iter()
+        .map(|e| e.backstage_name.as_str())
+        .collect();
+    assert_eq!(names, ["team-pets"]);
+    let errors: Vec<(usize, &str, &str)> = out
+        .errors
+        .iter()
+        .map(|e| (e.source.document, e.field.as_str(), e.message.as_str()))
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert_eq!((errors[0].0, errors[0].1), (1, "spec.definition"));
+    assert!(
+        errors[0]
+            .2
+            .contains("names the URL \"https://petstore.example/openapi.yaml\"")
+    );
+    assert!(errors[0].2.contains("reads no network"));
+    assert_eq!((errors[1].0, errors[1].1), (3, "spec.definition"));
+    assert!(errors[1].2.contains("outside the directory being imported"));
+}
+
+#[test]
+fn placeholders_are_refused_when_no_files_can_be_read() {
+    let text = "\
+apiVersion: backstage.io/v1alpha1
+kind: API
+metadata: {name: a}
+spec: {type: openapi, lifecycle: production, owner: t, definition: {$text: ./openapi.yaml}}
+";
+    let errors = errors_of(text);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].starts_with(
+            "bad.yaml: document 1: spec.definition: placeholder $text could not read \"./openapi.yaml\""
+        ),
+        "{errors:?}"
+    );
+}

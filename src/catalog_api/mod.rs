@@ -30,10 +30,9 @@ pub use store::{Snapshot, Store};
 
 use crate::model::Kind;
 
-/// What the caller may read; the API filters every answer through it.
-pub trait Visibility: Send + Sync {
-    fn may_read(&self, kind: Kind, namespace: &str) -> bool;
-}
+/// What the caller may read (decided by [`crate::authz`]); the API filters every answer
+/// through it.
+pub use crate::authz::Visibility;
 
 /// Every entity: the visibility of a request that carries none (`--api-auth=none`).
 pub struct Everything;

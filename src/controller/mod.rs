@@ -38,6 +38,21 @@ pub struct Config {
     /// Backstage's catalog API) and `/catalog-info.yaml` (for a Backstage `url` location).
     #[arg(long, env = "PLAYBILL_SERVE_EXPORT", default_value_t = true, action = clap::ArgAction::Set)]
     pub serve_export: bool,
+    /// Who may read the catalog API (`/api/catalog/...`, `/catalog-info.yaml`): rbac (a Bearer
+    /// token, checked by TokenReview; the caller sees the kinds and namespaces it may `list`, as
+    /// SubjectAccessReviews say) or none (anyone who reaches the port reads everything; for a
+    /// trusted network only).
+    #[arg(long, env = "PLAYBILL_API_AUTH", value_enum, default_value = "rbac")]
+    pub api_auth: crate::authz::AuthMode,
+    /// Who may read /metrics: none (anyone) or rbac (a Bearer token whose holder may `get` the
+    /// non-resource URL /metrics, as controller-runtime's secure metrics check).
+    #[arg(
+        long,
+        env = "PLAYBILL_METRICS_AUTH",
+        value_enum,
+        default_value = "none"
+    )]
+    pub metrics_auth: crate::authz::AuthMode,
     /// How many status patches may be in flight at once.
     #[arg(long, env = "PLAYBILL_CONCURRENCY", default_value_t = 8)]
     pub concurrency: usize,
@@ -169,6 +184,25 @@ async fn client(identity: &str) -> Result<kube::Client> {
     Ok(kube::Client::try_from(config)?)
 }
 
+/// The authorizer of the HTTP endpoints: its reviews go to the API server, and the namespaces
+/// a caller may be allowed in are those that hold catalog entities now.
+fn authorizer(
+    client: kube::Client,
+    state: Arc<Mutex<State>>,
+) -> crate::authz::Authorizer<crate::authz::KubeReviewer> {
+    let namespaces = Box::new(move || {
+        let state = state.lock().expect("state lock");
+        let set: std::collections::BTreeSet<&str> =
+            state.index.refs().map(|r| r.namespace.as_str()).collect();
+        set.into_iter().map(str::to_owned).collect()
+    });
+    crate::authz::Authorizer::new(
+        crate::authz::KubeReviewer::new(client),
+        namespaces,
+        crate::authz::CacheLimits::default(),
+    )
+}
+
 /// Runs the operator until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> Result<()> {
     let identity = identity(&config);
@@ -195,11 +229,23 @@ pub async fn run(config: Config) -> Result<()> {
     if let Some(c) = &catalog {
         tokio::spawn(c.clone().keep_current(state.clone()));
     }
+    let auth = server::Auth {
+        catalog: config.api_auth,
+        metrics: config.metrics_auth,
+        authorizer: Arc::new(authorizer(client.clone(), state.clone())),
+    };
+    if config.serve_export && config.api_auth == crate::authz::AuthMode::None {
+        warn!(
+            "--api-auth=none: anyone who reaches {} reads the whole catalog, every namespace",
+            config.listen
+        );
+    }
     tokio::spawn(server::serve(
         listener,
         metrics.clone(),
         health.clone(),
         catalog.clone(),
+        auth,
         shutdown_rx.clone(),
     ));
 

@@ -325,12 +325,21 @@ pub fn metric_sum(text: &str, name: &str) -> Option<f64> {
 
 /// A minimal HTTP GET on loopback: (status code, body).
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
+    http_get_as(port, path, None)
+}
+
+/// A minimal HTTP GET on loopback with `Authorization: Bearer <token>` when `token` is given:
+/// (status code, body).
+pub fn http_get_as(port: u16, path: &str, token: Option<&str>) -> Option<(u16, String)> {
     use std::io::Read;
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
     )
     .ok()?;
     let mut buf = String::new();
@@ -379,6 +388,22 @@ impl Rng {
     pub fn chance(&mut self, percent: u64) -> bool {
         self.next_u64() % 100 < percent
     }
+}
+
+/// An object's `status.relations` as `"<type> <targetRef>"` lines, in status order.
+pub fn status_relations(obj: &serde_json::Value) -> Vec<String> {
+    obj["status"]["relations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| {
+            format!(
+                "{} {}",
+                r["type"].as_str().unwrap_or_default(),
+                r["targetRef"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
 }
 
 /// How a live object's status differs from the status `want` computed offline (`playbill
