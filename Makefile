@@ -106,14 +106,17 @@ test-argocd: $(CLUSTER_DEP)
 	scripts/argocd.sh build
 	$(CARGO) test --locked --test e2e_argocd_real
 
-# Differential test: Playbill's relations against Backstage's own catalog code from npm. Then the
+# Differential test: Playbill's relations against Backstage's own catalog code from npm, and the
+# conformance test of the catalog API against Backstage's catalog backend (it runs on the
+# provider's e2e infrastructure, so the provider's packages are installed first). Then the
 # Backstage entity provider (backstage/plugin-catalog-backend-module-playbill): unit tests, and the
 # end-to-end test with its own control plane, Postgres and Backstage backend.
 test-backstage:
 	$(CARGO) build --locked --quiet
-	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
 	scripts/cluster.sh build
-	cd $(PROVIDER) && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm run test:e2e
+	cd $(PROVIDER) && npm ci --no-audit --no-fund --loglevel=error
+	cd tests/backstage && npm ci --no-audit --no-fund --loglevel=error && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test
+	cd $(PROVIDER) && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm test && PLAYBILL_BIN=$(ROOT)/target/debug/playbill npm run test:e2e
 
 # The benchmark (bench/) against the local control plane; see BENCHMARKS.md. `make bench N=10000`.
 # It runs the release operator that the first line builds.

@@ -7,6 +7,7 @@ pub mod api;
 pub mod authz;
 pub mod backstage;
 pub mod catalog;
+pub mod catalog_api;
 pub mod check;
 pub mod cluster;
 pub mod controller;

@@ -4,7 +4,6 @@
 //! cluster, and talking to the user, is the CLI's part.
 
 pub mod export;
-pub mod filter;
 pub mod import;
 pub mod mapping;
 pub mod names;

@@ -154,6 +154,8 @@ struct Shared {
     health: Arc<health::Health>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    /// The catalog API's read model, when the API is served.
+    catalog: Option<Arc<crate::catalog_api::Store>>,
 }
 
 fn spawn_watch<K: CatalogResource>(shared: &Shared, resources: &mut HashMap<Kind, ApiResource>) {
@@ -164,6 +166,7 @@ fn spawn_watch<K: CatalogResource>(shared: &Shared, resources: &mut HashMap<Kind
         shared.health.clone(),
         shared.wake.clone(),
         shared.metrics.clone(),
+        shared.catalog.clone(),
     ));
 }
 
@@ -222,6 +225,10 @@ pub async fn run(config: Config) -> Result<()> {
             source,
         })?;
     info!(addr = %config.listen, export = config.serve_export, "serving /metrics, /healthz, /readyz");
+    let catalog = config.serve_export.then(crate::catalog_api::Store::new);
+    if let Some(c) = &catalog {
+        tokio::spawn(c.clone().keep_current(state.clone()));
+    }
     let auth = server::Auth {
         catalog: config.api_auth,
         metrics: config.metrics_auth,
@@ -237,8 +244,7 @@ pub async fn run(config: Config) -> Result<()> {
         listener,
         metrics.clone(),
         health.clone(),
-        config.serve_export.then(|| client.clone()),
-        state.clone(),
+        catalog.clone(),
         auth,
         shutdown_rx.clone(),
     ));
@@ -249,6 +255,7 @@ pub async fn run(config: Config) -> Result<()> {
         health: health.clone(),
         wake: wake.clone(),
         metrics: metrics.clone(),
+        catalog,
     };
     let mut resources = HashMap::new();
     spawn_watch::<Component>(&shared, &mut resources);

@@ -21,6 +21,8 @@ use tracing::{debug, info, warn};
 use super::health::Health;
 use super::state::{Decoded, ObjectMeta, State};
 use crate::api::CatalogResource;
+use crate::catalog_api::Store;
+use crate::catalog_api::store::StoredObject;
 use crate::metrics::{Metrics, kind as kind_label};
 use crate::model::EntityRef;
 
@@ -48,6 +50,13 @@ fn decode<K: CatalogResource>(obj: &DeserializeGuard<K>) -> (ObjectMeta, Decoded
         Err(invalid) => Decoded::Invalid(format!("spec cannot be read: {}", invalid.error)),
     };
     (object, decoded)
+}
+
+/// The object as the catalog API keeps it: compact JSON of what the export reads (no status,
+/// no managedFields); `None` when its spec cannot be read.
+fn catalog_object<K: CatalogResource>(obj: &DeserializeGuard<K>) -> Option<StoredObject> {
+    let k = obj.0.as_ref().ok()?;
+    StoredObject::new(serde_json::to_value(k).ok()?)
 }
 
 /// What to do after a watch error.
@@ -93,6 +102,7 @@ pub async fn watch_kind<K: CatalogResource>(
     health: Arc<Health>,
     wake: Arc<Notify>,
     metrics: Arc<Metrics>,
+    catalog: Option<Arc<Store>>,
 ) {
     let kind = K::KIND;
     let api: Api<DeserializeGuard<K>> = Api::all(client);
@@ -128,7 +138,15 @@ pub async fn watch_kind<K: CatalogResource>(
             if !matches!(event, watcher::Event::Init) {
                 failures = 0;
             }
-            apply_event(kind, event, &state, &health, &metrics, &mut lists);
+            apply_event(
+                kind,
+                event,
+                &state,
+                &health,
+                &metrics,
+                catalog.as_deref(),
+                &mut lists,
+            );
             wake.notify_one();
         }
         tokio::time::sleep(backoff(failures)).await;
@@ -141,15 +159,23 @@ fn apply_event<K: CatalogResource>(
     state: &Mutex<State>,
     health: &Health,
     metrics: &Metrics,
+    catalog: Option<&Store>,
     lists: &mut u64,
 ) {
     let label = kind_label(kind);
     match event {
         watcher::Event::Init => {
             state.lock().expect("state lock").begin_relist(kind);
+            if let Some(c) = catalog {
+                c.begin_relist(kind);
+            }
         }
         watcher::Event::InitApply(obj) | watcher::Event::Apply(obj) => {
             let (object, decoded) = decode(&obj);
+            if let Some(c) = catalog {
+                let me = EntityRef::of(kind, &object.namespace, &object.name);
+                c.apply(kind, me, catalog_object(&obj));
+            }
             if let Decoded::Invalid(msg) = &decoded {
                 metrics.decode_errors.get_or_create(&label).inc();
                 warn!(%kind, namespace = %object.namespace, name = %object.name, error = %msg, "object does not fit the schema");
@@ -166,10 +192,16 @@ fn apply_event<K: CatalogResource>(
                 &obj.name_any(),
             );
             debug!(%me, "deleted");
+            if let Some(c) = catalog {
+                c.delete(&me);
+            }
             state.lock().expect("state lock").delete(&me);
         }
         watcher::Event::InitDone => {
             let objects = state.lock().expect("state lock").end_relist(kind);
+            if let Some(c) = catalog {
+                c.end_relist(kind);
+            }
             health.set_synced(kind, true);
             // Counted once the list is complete: attempts that failed before it are errors.
             *lists += 1;
