@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const PROVIDER = path.resolve(here, '../../backstage/plugin-catalog-backend-module-playbill');
 const { BIN } = await import(path.join(PROVIDER, 'test/playbill.js'));
-const { freePort, startControlPlane, stopAll, waitFor } = await import(path.join(PROVIDER, 'test/e2e/support.js'));
+const { freePort, providerServiceAccount, startControlPlane, stopAll, waitFor } = await import(path.join(PROVIDER, 'test/e2e/support.js'));
 
 const N = Number(process.env.BENCH_N ?? 5000);
 const CONCURRENCY = Number(process.env.CONCURRENCY ?? 50);
@@ -46,6 +46,10 @@ const pid = (p) => p.pid;
 try {
   const items = catalog(N);
   for (let i = 0; i < items.length; i += 1000) cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: items.slice(i, i + 1000) }) });
+  // Clients ask as a ServiceAccount that may list every kind cluster-wide, through the API's
+  // RBAC layer (--api-auth=rbac, the default): TokenReview and SubjectAccessReviews, cached.
+  const { token } = providerServiceAccount(cp);
+  const headers = { authorization: `Bearer ${token}` };
   const port = await freePort();
   // BENCH_LOG=FILE keeps the operator's log (with PLAYBILL_LOG=playbill::catalog_api=debug,info it
   // says how long each snapshot took to build).
@@ -53,7 +57,7 @@ try {
   const op = spawn(BIN, ['run', '--listen', `127.0.0.1:${port}`, '--exit-on-stdin-close', '--leader-elect=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', log] });
   const base = `http://127.0.0.1:${port}/api/catalog`;
   const count = items.length - 4;
-  await waitFor('the API to hold the catalog', async () => (await (await fetch(`${base}/entities/by-query?limit=0`)).json()).totalItems === count, { timeoutMs: 600_000, intervalMs: 1000 });
+  await waitFor('the API to hold the catalog', async () => (await (await fetch(`${base}/entities/by-query?limit=0`, { headers })).json()).totalItems === count, { timeoutMs: 600_000, intervalMs: 1000 });
   // Until the operator has written every status: the API server idle (under 0.1 CPU s per 2 s).
   for (let quiet = 0; quiet < 2;) {
     const c0 = cpuSeconds(cp.proc.pid);
@@ -78,7 +82,7 @@ try {
       while (Date.now() < end) {
         const i = n++;
         const t0 = performance.now();
-        const res = await fetch(url(i));
+        const res = await fetch(url(i), { headers });
         await res.arrayBuffer();
         if (!res.ok) throw new Error(`${url(i)}: ${res.status}`);
         latencies.push(performance.now() - t0);
@@ -96,8 +100,15 @@ try {
   op.kill('SIGTERM');
   // The same catalog without the API: a second operator with --serve-export=false, once it has
   // listed everything (statuses are already written, so it writes nothing).
-  const off = spawn(BIN, ['run', '--listen', `127.0.0.1:${await freePort()}`, '--exit-on-stdin-close', '--leader-elect=false', '--serve-export=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', 'ignore'] });
-  await new Promise((r) => setTimeout(r, 15_000));
+  const offPort = await freePort();
+  const off = spawn(BIN, ['run', '--listen', `127.0.0.1:${offPort}`, '--exit-on-stdin-close', '--leader-elect=false', '--serve-export=false'], { env: { ...process.env, KUBECONFIG: cp.kubeconfig }, stdio: ['pipe', 'ignore', 'ignore'] });
+  // Until its metrics count every entity, then a few seconds more to settle.
+  const counted = async () => {
+    const text = await (await fetch(`http://127.0.0.1:${offPort}/metrics`)).text();
+    return [...text.matchAll(/^playbill_entities\{[^}]*\} (\d+)/gm)].reduce((n, m) => n + Number(m[1]), 0);
+  };
+  await waitFor('the second operator to hold the catalog', async () => (await counted().catch(() => 0)) === count, { timeoutMs: 600_000, intervalMs: 1000 });
+  await new Promise((r) => setTimeout(r, 5_000));
   console.log(`operator RSS with the API off (--serve-export=false), same catalog: ${rssMiB(pid(off)).toFixed(0)} MiB`);
   off.kill('SIGTERM');
 } finally {

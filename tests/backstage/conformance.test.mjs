@@ -40,7 +40,19 @@ let pb;
 /** @type {CatalogClient} */
 let bk;
 
-const client = (base) => new CatalogClient({ discoveryApi: { getBaseUrl: async () => base } });
+/** A CatalogClient for `base`; with `token`, every request carries it as a Bearer token. */
+const client = (base, token) => new CatalogClient({
+  discoveryApi: { getBaseUrl: async () => base },
+  ...(token ? {
+    fetchApi: {
+      fetch: (url, init = {}) => {
+        const headers = new Headers(init.headers);
+        headers.set('authorization', `Bearer ${token}`);
+        return fetch(url, { ...init, headers });
+      },
+    },
+  } : {}),
+});
 
 /** A generated catalog: NAMESPACES × kinds, with tags, lifecycles, owners, systems and APIs. */
 function generated(n) {
@@ -104,6 +116,9 @@ function sortValue(entity, field) {
 }
 
 const BASES = new Map();
+/** Headers of a raw request to `c`'s API: Playbill's wants the reader's token. */
+const HEADERS = new Map();
+const get = (c, p) => fetch(`${BASES.get(c)}${p}`, { headers: HEADERS.get(c) ?? {} });
 let calls = 0;
 let errors = 0;
 const failures = [];
@@ -140,16 +155,21 @@ before(async () => {
   cp.kubectl(['apply', '-f', path.join(ROOT, 'examples/catalog')]);
   cp.kubectl(['apply', '-f', '-'], { input: playbill(['import', 'tests/bridge/backstage']) });
   if (GENERATED > 0) cp.kubectl(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: generated(GENERATED) }) });
+  // One ServiceAccount that may list every kind cluster-wide: Backstage's provider reads the
+  // cluster as it, and the conformance client asks Playbill's API (--api-auth=rbac, the
+  // default) with its token, so both see the whole catalog.
+  const reader = providerServiceAccount(cp);
   const port = await freePort();
   const proc = spawn(BIN, ['run', '--listen', `127.0.0.1:${port}`, '--exit-on-stdin-close', '--leader-elect=false'], {
     env: { ...process.env, KUBECONFIG: cp.kubeconfig, RUST_LOG: 'warn' },
     stdio: ['pipe', 'ignore', 'inherit'],
   });
   op = { proc, base: `http://127.0.0.1:${port}/api/catalog` };
-  bs = await startBackstage({ postgres, provider: providerServiceAccount(cp), clusterId: 'conformance' });
-  pb = client(op.base);
+  bs = await startBackstage({ postgres, provider: reader, clusterId: 'conformance' });
+  pb = client(op.base, reader.token);
   bk = client(bs.base);
   BASES.set(pb, op.base).set(bk, bs.base);
+  HEADERS.set(pb, { authorization: `Bearer ${reader.token}` });
   // Both hold the whole catalog, with the same relations.
   let last = '';
   await waitFor('Backstage and Playbill to hold the same catalog', async () => {
@@ -314,11 +334,11 @@ test('every read method of CatalogClient answers as Backstage does', { timeout: 
     await both(`GET /entities/by-uid of ${r}`, async (c) => {
       const e = await c.getEntityByRef(r);
       if (!e) return null;
-      const res = await fetch(`${BASES.get(c)}/entities/by-uid/${e.metadata.uid}`);
+      const res = await get(c, `/entities/by-uid/${e.metadata.uid}`);
       return { status: res.status, entity: normal(await res.json()) };
     });
   }
-  await both('GET /entities/by-uid unknown', async (c) => (await fetch(`${BASES.get(c)}/entities/by-uid/00000000-0000-0000-0000-000000000000`)).status);
+  await both('GET /entities/by-uid unknown', async (c) => (await get(c, '/entities/by-uid/00000000-0000-0000-0000-000000000000')).status);
 
   // Facets.
   const FACETS = [['kind'], ['spec.type', 'spec.lifecycle'], ['metadata.tags'], ['metadata.namespace', 'spec.owner'], ['relations.ownedBy'], ['spec.system'], ['Kind', 'METADATA.TAGS'], ['metadata.name'], ['nothing.here']];
