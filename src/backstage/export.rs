@@ -5,7 +5,7 @@
 //! entities by the same rules the operator uses, so they read exactly as Backstage's catalog
 //! API would show them (lowercase refs, Backstage names), with no per-type cap.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{Map, Value};
@@ -18,11 +18,15 @@ use crate::api::validate::is_dns_label;
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
 use crate::model::{
-    Entity, EntityRef, RawRef, catalog_relations_where, parse_ref, rule, split_ref,
+    Entity, EntityRef, RawRef, Relation, catalog_relations_where, parse_ref, rule, split_ref,
 };
 
 /// Annotations that tools add to live objects and that mean nothing to Backstage.
 pub const TOOL_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-configuration"];
+
+/// The annotations that an object's Backstage identity and restored references are read from
+/// ([`Exporter::new`], [`Exporter::restored`]).
+pub const LIGHT_ANNOTATIONS: [&str; 3] = [NAME_ANNOTATION, NAMESPACE_ANNOTATION, REFS_ANNOTATION];
 
 /// The fields of Backstage's `metadata` that export writes itself; the extras import kept in
 /// [`METADATA_ANNOTATION`] never replace them.
@@ -126,57 +130,155 @@ fn backstage_identity(o: &CatalogObject) -> (String, String) {
 /// Converts the catalog into Backstage entities, in the order given.
 pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) -> Export {
     let mut out = Export::default();
-    let identities: BTreeMap<EntityRef, (String, String)> = objects
-        .iter()
-        .map(|o| (o.entity_ref(), backstage_identity(o)))
-        .collect();
+    let exporter = Exporter::new(objects, options);
     let mut restored = Vec::new();
     for o in objects {
-        let entity = match &o.entity {
-            Ok(e) => e,
-            Err(why) => {
-                out.skipped.push(format!(
-                    "{} {}/{}: spec does not fit the schema: {why}",
-                    o.kind, o.namespace, o.name
-                ));
-                continue;
-            }
-        };
-        let (namespace, name) = identities[&o.entity_ref()].clone();
+        match exporter.restored(o) {
+            Ok(e) => restored.push(e),
+            Err(why) => out.skipped.push(format!(
+                "{} {}/{}: spec does not fit the schema: {why}",
+                o.kind, o.namespace, o.name
+            )),
+        }
+    }
+    let mut relations = options
+        .relations
+        .then(|| exporter.relations(&restored, consents));
+    for (o, e) in objects.iter().filter(|o| o.entity.is_ok()).zip(&restored) {
+        let rows = relations
+            .as_mut()
+            .map(|r| backstage_relations(r.remove(&e.entity_ref()).unwrap_or_default()));
+        out.entities.push(exporter.entity(o, e, rows));
+    }
+    out
+}
+
+/// The relations of one entity as Backstage's API lists them.
+pub fn backstage_relations(rows: BTreeSet<Relation>) -> Vec<BackstageRelation> {
+    rows.into_iter()
+        .map(|r| BackstageRelation {
+            type_: r.rtype.as_str().into(),
+            target_ref: r.target,
+        })
+        .collect()
+}
+
+/// The export in steps, for a caller that keeps entities between exports (the catalog API):
+/// what every object's Backstage identity is, each object's references restored to Backstage
+/// names, the relations of them all, and one object's entity. The identities and the
+/// restoring read only kind, namespace, name, annotations and the model's entity of each
+/// object, not its spec.
+pub struct Exporter {
+    options: Options,
+    identities: BTreeMap<EntityRef, (String, String)>,
+    /// The Kubernetes namespace of each restored Backstage ref.
+    kube_namespace: BTreeMap<EntityRef, String>,
+}
+
+impl Exporter {
+    pub fn new<'a>(objects: impl IntoIterator<Item = &'a CatalogObject>, options: Options) -> Self {
+        let mut identities = BTreeMap::new();
+        let mut kube_namespace = BTreeMap::new();
+        for o in objects {
+            let (ns, name) = backstage_identity(o);
+            kube_namespace.insert(EntityRef::of(o.kind, &ns, &name), o.namespace.clone());
+            identities.insert(o.entity_ref(), (ns, name));
+        }
+        Exporter {
+            options,
+            identities,
+            kube_namespace,
+        }
+    }
+
+    fn identity(&self, o: &CatalogObject) -> (String, String) {
+        self.identities
+            .get(&o.entity_ref())
+            .cloned()
+            .unwrap_or_else(|| backstage_identity(o))
+    }
+
+    /// The object as the model entity Backstage would read: its Backstage name and namespace,
+    /// and its references as Backstage knows their targets (in the order of `o.entity`'s);
+    /// why not, when its spec does not fit the schema.
+    pub fn restored(&self, o: &CatalogObject) -> Result<Entity, String> {
+        let entity = o.entity.as_ref().map_err(Clone::clone)?;
+        let (namespace, name) = self.identity(o);
         let rewrites: BTreeMap<String, [String; 2]> = o
             .annotations
             .get(REFS_ANNOTATION)
             .and_then(|a| serde_json::from_str(a).ok())
             .unwrap_or_default();
-        let mut spec = o.spec.clone();
-        let mut refs = Vec::with_capacity(entity.refs.len());
-        for raw in &entity.refs {
-            let path = raw.path();
-            let value = match rewrites.get(&path) {
-                Some([backstage, kubernetes]) if *kubernetes == raw.value => backstage.clone(),
-                _ => restore_ref(raw, o, &namespace, &identities)
-                    .unwrap_or_else(|| raw.value.clone()),
+        let refs = entity
+            .refs
+            .iter()
+            .map(|raw| {
+                let value = match rewrites.get(&raw.path()) {
+                    Some([backstage, kubernetes]) if *kubernetes == raw.value => backstage.clone(),
+                    _ => restore_ref(raw, o, &namespace, &self.identities)
+                        .unwrap_or_else(|| raw.value.clone()),
+                };
+                RawRef {
+                    value,
+                    ..raw.clone()
+                }
+            })
+            .collect();
+        Ok(Entity {
+            kind: o.kind,
+            namespace,
+            name,
+            refs,
+        })
+    }
+
+    /// The relations of every restored entity, counting only the references `consents`
+    /// permits. Consent is between Kubernetes namespaces, and the restored Backstage names may
+    /// differ from them: both ends are mapped back before asking.
+    pub fn relations(
+        &self,
+        restored: &[Entity],
+        consents: &Consents,
+    ) -> BTreeMap<EntityRef, BTreeSet<Relation>> {
+        catalog_relations_where(restored, |e, rule, t| {
+            let from = self
+                .kube_namespace
+                .get(&e.entity_ref())
+                .map_or(e.namespace.as_str(), String::as_str);
+            let target = EntityRef {
+                namespace: self
+                    .kube_namespace
+                    .get(t)
+                    .map_or_else(|| t.namespace.clone(), Clone::clone),
+                ..t.clone()
             };
-            if value != raw.value {
+            consents.permits(from, rule.forward, &target)
+        })
+    }
+
+    /// The Backstage entity of `o`, given what [`Exporter::restored`] made of it and its
+    /// relations (`None` without them).
+    pub fn entity(
+        &self,
+        o: &CatalogObject,
+        restored: &Entity,
+        relations: Option<Vec<BackstageRelation>>,
+    ) -> BackstageEntity {
+        let mut spec = o.spec.clone();
+        if let Ok(entity) = &o.entity {
+            for (raw, value) in entity.refs.iter().zip(&restored.refs) {
+                if value.value == raw.value {
+                    continue;
+                }
                 let slot = match raw.index {
                     Some(i) => spec.get_mut(raw.field).and_then(|l| l.get_mut(i)),
                     None => spec.get_mut(raw.field),
                 };
                 if let Some(slot) = slot {
-                    *slot = Value::String(value.clone());
+                    *slot = Value::String(value.value.clone());
                 }
             }
-            refs.push(RawRef {
-                value,
-                ..raw.clone()
-            });
         }
-        restored.push(Entity {
-            kind: o.kind,
-            namespace: namespace.clone(),
-            name: name.clone(),
-            refs,
-        });
         let mut take = |k: &str| spec.remove(k);
         let (title, description, tags, links) = (
             take("title"),
@@ -202,14 +304,17 @@ pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) 
         for k in METADATA_FIELDS {
             extra.remove(k);
         }
-        out.entities.push(BackstageEntity {
+        BackstageEntity {
             api_version: "backstage.io/v1alpha1".into(),
             kind: o.kind.name().into(),
             metadata: BackstageMetadata {
-                namespace,
-                name,
-                uid: o.uid.clone().filter(|_| options.server_fields),
-                etag: o.resource_version.clone().filter(|_| options.server_fields),
+                namespace: restored.namespace.clone(),
+                name: restored.name.clone(),
+                uid: o.uid.clone().filter(|_| self.options.server_fields),
+                etag: o
+                    .resource_version
+                    .clone()
+                    .filter(|_| self.options.server_fields),
                 title,
                 description,
                 labels: o.labels.clone(),
@@ -219,46 +324,10 @@ pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) 
                 extra,
             },
             spec,
-            relations: None,
+            relations,
             kube_namespace: o.namespace.clone(),
-        });
-    }
-    if options.relations {
-        // Consent is between Kubernetes namespaces, and the restored Backstage names may
-        // differ from them: map both ends back before asking.
-        let kube_namespace: BTreeMap<EntityRef, &str> = objects
-            .iter()
-            .map(|o| {
-                let (ns, name) = &identities[&o.entity_ref()];
-                (EntityRef::of(o.kind, ns, name), o.namespace.as_str())
-            })
-            .collect();
-        let mut relations = catalog_relations_where(&restored, |e, rule, t| {
-            let from = kube_namespace
-                .get(&e.entity_ref())
-                .copied()
-                .unwrap_or(&e.namespace);
-            let target = EntityRef {
-                namespace: kube_namespace
-                    .get(t)
-                    .map_or_else(|| t.namespace.clone(), |ns| (*ns).to_owned()),
-                ..t.clone()
-            };
-            consents.permits(from, rule.forward, &target)
-        });
-        for (entity, e) in out.entities.iter_mut().zip(&restored) {
-            let rows = relations.remove(&e.entity_ref()).unwrap_or_default();
-            entity.relations = Some(
-                rows.into_iter()
-                    .map(|r| BackstageRelation {
-                        type_: r.rtype.as_str().into(),
-                        target_ref: r.target,
-                    })
-                    .collect(),
-            );
         }
     }
-    out
 }
 
 /// A reference rewritten to name its target as Backstage knows it, when the target is in the

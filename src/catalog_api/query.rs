@@ -36,6 +36,7 @@ impl<'a> View<'a> {
         self.snapshot
             .entries
             .iter()
+            .map(|e| &**e)
             .enumerate()
             .filter(|(_, e)| self.visibility.may_read(e.kind, &e.kube_namespace))
     }

@@ -67,6 +67,11 @@ impl Interner {
         self.0.insert(k.clone());
         k
     }
+
+    /// Forgets the keys only the interner still holds.
+    pub fn prune(&mut self) {
+        self.0.retain(|k| Arc::strong_count(k) > 1);
+    }
 }
 
 /// A scalar as JavaScript's `String(value)` writes it.

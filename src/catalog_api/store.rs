@@ -14,7 +14,7 @@ use super::search::{self, Interner, Row};
 use crate::backstage::export;
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
-use crate::model::{EntityRef, Kind};
+use crate::model::{Entity, EntityRef, Kind};
 
 /// The `spec` lists that Backstage's catalog sorts when it ingests an entity (its
 /// BuiltinKindsEntityProcessor), whatever source the entity came from: the API sorts them too,
@@ -73,47 +73,147 @@ impl Entry {
 /// The exported catalog at one moment, ordered by entity ref.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub entries: Vec<Entry>,
+    pub entries: Vec<Arc<Entry>>,
     by_uid: HashMap<Box<str>, usize>,
     /// Every kind's watch had listed once when it was built.
     pub complete: bool,
 }
 
 impl Snapshot {
-    /// Builds the snapshot of `objects`.
+    /// Builds the snapshot of `objects` in one go (the store builds its snapshots with a
+    /// [`Builder`] that keeps entries between builds).
     pub fn build(objects: &[CatalogObject], consents: &Consents, complete: bool) -> Snapshot {
+        let sources: Vec<&CatalogObject> = objects.iter().collect();
+        Builder::default().build(&sources, consents, complete).0
+    }
+
+    /// The entity with this (lowercased) ref.
+    pub fn by_ref(&self, entity_ref: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| (*e.entity_ref).cmp(entity_ref))
+            .ok()
+            .map(|i| &*self.entries[i])
+    }
+
+    pub fn by_uid(&self, uid: &str) -> Option<&Entry> {
+        self.by_uid.get(uid).map(|&i| &*self.entries[i])
+    }
+}
+
+/// What a snapshot is built from: one catalog object, readable in two depths.
+pub trait Source {
+    /// The object without its spec: what identities, restored references and relations read
+    /// (kind, namespace, name, annotations, the model's entity).
+    fn light(&self) -> &CatalogObject;
+    /// The whole object, for building its entry.
+    fn full(&self) -> Option<CatalogObject>;
+    /// Changes whenever the object does (0 for a one-shot build).
+    fn stamp(&self) -> u64;
+}
+
+impl Source for &CatalogObject {
+    fn light(&self) -> &CatalogObject {
+        self
+    }
+    fn full(&self) -> Option<CatalogObject> {
+        Some((*self).clone())
+    }
+    fn stamp(&self) -> u64 {
+        0
+    }
+}
+
+/// One object's entry, and what it was built from.
+struct Built {
+    stamp: u64,
+    /// A hash of its restored references and its relations: what besides the object itself
+    /// the entry depends on.
+    inputs: u64,
+    entry: Arc<Entry>,
+}
+
+/// Builds snapshots, keeping each object's entry for the next build while the object, its
+/// restored references and its relations are unchanged: after the first build, a change
+/// re-serialises only the entities whose answer changed. The first build, too, takes the
+/// objects one at a time, so it never holds the whole catalog parsed.
+#[derive(Default)]
+pub struct Builder {
+    built: HashMap<EntityRef, Built>,
+    interner: Interner,
+}
+
+fn inputs_hash(restored: &Entity, relations: &[export::BackstageRelation]) -> u64 {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    let mut h = DefaultHasher::new();
+    (&restored.namespace, &restored.name).hash(&mut h);
+    for r in &restored.refs {
+        r.value.hash(&mut h);
+    }
+    for r in relations {
+        (&r.type_, &r.target_ref).hash(&mut h);
+    }
+    h.finish()
+}
+
+impl Builder {
+    /// The snapshot of `sources` (in catalog order), and how many entries it built anew.
+    pub fn build<S: Source>(
+        &mut self,
+        sources: &[S],
+        consents: &Consents,
+        complete: bool,
+    ) -> (Snapshot, usize) {
         let options = export::Options {
             relations: true,
             server_fields: true,
         };
-        let out = export::export(objects, options, consents);
-        for skipped in &out.skipped {
-            tracing::debug!(object = %skipped, "catalog API: skipped");
+        let exporter = export::Exporter::new(sources.iter().map(Source::light), options);
+        let mut restored = Vec::with_capacity(sources.len());
+        let mut exported = Vec::with_capacity(sources.len());
+        for s in sources {
+            match exporter.restored(s.light()) {
+                Ok(e) => {
+                    restored.push(e);
+                    exported.push(s);
+                }
+                Err(why) => {
+                    let o = s.light();
+                    tracing::debug!(object = %format!("{} {}/{}", o.kind, o.namespace, o.name), %why, "catalog API: skipped");
+                }
+            }
         }
-        let mut interner = Interner::default();
-        let mut entries: Vec<Entry> = out
-            .entities
-            .into_iter()
-            .filter_map(|e| {
-                let mut value = serde_json::to_value(&e).ok()?;
-                sort_as_backstage(&mut value);
-                let kind = Kind::parse(&e.kind)?;
-                Some(Entry {
-                    kind,
-                    entity_ref: format!(
-                        "{}:{}/{}",
-                        kind.lower(),
-                        e.metadata.namespace.to_lowercase(),
-                        e.metadata.name.to_lowercase()
-                    )
-                    .into(),
-                    kube_namespace: e.kube_namespace.into(),
-                    uid: e.metadata.uid.map(Into::into),
-                    json: value.to_string().into(),
-                    rows: search::rows(&value, &mut interner).into(),
-                })
-            })
-            .collect();
+        let mut relations = exporter.relations(&restored, consents);
+        let mut built = HashMap::with_capacity(exported.len());
+        let mut entries = Vec::with_capacity(exported.len());
+        let mut fresh = 0;
+        for (s, r) in exported.into_iter().zip(&restored) {
+            let me = s.light().entity_ref();
+            let rows =
+                export::backstage_relations(relations.remove(&r.entity_ref()).unwrap_or_default());
+            let inputs = inputs_hash(r, &rows);
+            let entry = match self.built.remove(&me) {
+                Some(b) if b.stamp == s.stamp() && b.inputs == inputs && s.stamp() != 0 => b.entry,
+                _ => match s.full().and_then(|o| self.entry(&exporter, &o, r, rows)) {
+                    Some(e) => {
+                        fresh += 1;
+                        Arc::new(e)
+                    }
+                    None => continue,
+                },
+            };
+            entries.push(entry.clone());
+            built.insert(
+                me,
+                Built {
+                    stamp: s.stamp(),
+                    inputs,
+                    entry,
+                },
+            );
+        }
+        self.built = built;
+        // Keys no entry uses any more.
+        self.interner.prune();
         entries.sort_by(|a, b| a.entity_ref.cmp(&b.entity_ref));
         // Two objects restored to the same Backstage ref: keep the first, as a catalog can
         // hold only one.
@@ -123,35 +223,56 @@ impl Snapshot {
             .enumerate()
             .filter_map(|(i, e)| Some((e.uid.clone()?, i)))
             .collect();
-        Snapshot {
-            entries,
-            by_uid,
-            complete,
-        }
+        (
+            Snapshot {
+                entries,
+                by_uid,
+                complete,
+            },
+            fresh,
+        )
     }
 
-    /// The entity with this (lowercased) ref.
-    pub fn by_ref(&self, entity_ref: &str) -> Option<&Entry> {
-        self.entries
-            .binary_search_by(|e| (*e.entity_ref).cmp(entity_ref))
-            .ok()
-            .map(|i| &self.entries[i])
-    }
-
-    pub fn by_uid(&self, uid: &str) -> Option<&Entry> {
-        self.by_uid.get(uid).map(|&i| &self.entries[i])
+    fn entry(
+        &mut self,
+        exporter: &export::Exporter,
+        o: &CatalogObject,
+        restored: &Entity,
+        relations: Vec<export::BackstageRelation>,
+    ) -> Option<Entry> {
+        let e = exporter.entity(o, restored, Some(relations));
+        let mut value = serde_json::to_value(&e).ok()?;
+        sort_as_backstage(&mut value);
+        Some(Entry {
+            kind: o.kind,
+            entity_ref: format!(
+                "{}:{}/{}",
+                o.kind.lower(),
+                e.metadata.namespace.to_lowercase(),
+                e.metadata.name.to_lowercase()
+            )
+            .into(),
+            kube_namespace: e.kube_namespace.into(),
+            uid: e.metadata.uid.map(Into::into),
+            rows: search::rows(&value, &mut self.interner).into(),
+            json: value.to_string().into(),
+        })
     }
 }
 
 /// One catalog object as the store keeps it between snapshots: the JSON text of what the export
-/// reads, a fraction of the size of the parsed object.
-#[derive(Clone, Debug)]
+/// reads, a fraction of the size of the parsed object, and the object without its spec.
+#[derive(Debug)]
 pub struct StoredObject {
     kind: Kind,
     /// Without `metadata.resourceVersion`, so a status write (which changes only that) is no
     /// change here.
     json: Box<str>,
     resource_version: Option<Box<str>>,
+    /// Without spec, labels, uid and the annotations export does not read.
+    light: CatalogObject,
+    /// The store's change count when it was stored.
+    stamp: u64,
 }
 
 impl StoredObject {
@@ -168,11 +289,20 @@ impl StoredObject {
                 .remove("resourceVersion")
                 .and_then(|v| v.as_str().map(Into::into));
         }
-        let kind = CatalogObject::from_value(value.clone(), "")?.kind;
+        let json = value.to_string().into();
+        let mut light = CatalogObject::from_value(value, "")?;
+        light.spec = Default::default();
+        light.labels = Default::default();
+        light.uid = None;
+        light
+            .annotations
+            .retain(|k, _| export::LIGHT_ANNOTATIONS.contains(&k.as_str()));
         Some(StoredObject {
-            kind,
-            json: value.to_string().into(),
+            kind: light.kind,
+            json,
             resource_version,
+            light,
+            stamp: 0,
         })
     }
 
@@ -183,9 +313,21 @@ impl StoredObject {
     }
 }
 
+impl Source for Arc<StoredObject> {
+    fn light(&self) -> &CatalogObject {
+        &self.light
+    }
+    fn full(&self) -> Option<CatalogObject> {
+        self.object()
+    }
+    fn stamp(&self) -> u64 {
+        self.stamp
+    }
+}
+
 #[derive(Default)]
 struct Objects {
-    objects: HashMap<EntityRef, StoredObject>,
+    objects: HashMap<EntityRef, Arc<StoredObject>>,
     relisting: HashMap<Kind, HashSet<EntityRef>>,
     synced: HashSet<Kind>,
     /// Bumped on every change.
@@ -197,6 +339,7 @@ struct Objects {
 pub struct Store {
     objects: Mutex<Objects>,
     snapshot: RwLock<Arc<Snapshot>>,
+    builder: Mutex<Builder>,
     changed: Notify,
 }
 
@@ -210,9 +353,9 @@ impl Store {
         self.snapshot.read().expect("snapshot lock").clone()
     }
 
-    /// Every object the watches hold, in catalog order.
-    pub fn objects(&self) -> Vec<CatalogObject> {
-        let stored: Vec<StoredObject> = self
+    /// The stored objects, in catalog order.
+    fn stored(&self) -> Vec<Arc<StoredObject>> {
+        let mut stored: Vec<Arc<StoredObject>> = self
             .objects
             .lock()
             .expect("store lock")
@@ -220,10 +363,16 @@ impl Store {
             .values()
             .cloned()
             .collect();
-        let mut objects: Vec<CatalogObject> =
-            stored.iter().filter_map(StoredObject::object).collect();
-        crate::catalog::sort(&mut objects);
-        objects
+        stored.sort_by(|a, b| {
+            let (a, b) = (&a.light, &b.light);
+            (a.kind.name(), &a.namespace, &a.name).cmp(&(b.kind.name(), &b.namespace, &b.name))
+        });
+        stored
+    }
+
+    /// Every object the watches hold, in catalog order.
+    pub fn objects(&self) -> Vec<CatalogObject> {
+        self.stored().iter().filter_map(|s| s.object()).collect()
     }
 
     /// Puts `snapshot` in place (for an answer built elsewhere, and tests).
@@ -252,8 +401,9 @@ impl Store {
             // Only its status changed (the operator's own write): the entity, and its etag,
             // stay as they were.
             Some(obj) if o.objects.get(&me).is_some_and(|old| old.json == obj.json) => return,
-            Some(obj) => {
-                o.objects.insert(me, obj);
+            Some(mut obj) => {
+                obj.stamp = o.generation + 1;
+                o.objects.insert(me, Arc::new(obj));
             }
             None => {
                 if o.objects.remove(&me).is_none() {
@@ -288,39 +438,39 @@ impl Store {
     }
 
     /// Builds a new snapshot when anything changed: the objects, or (in consent mode) the
-    /// grants, which `consents_version` counts. Returns whether it built one.
+    /// grants, which `consents_version` counts. Returns how many entries it built anew, or
+    /// `None` when nothing changed.
     pub fn refresh(
         &self,
         consents: &Consents,
         consents_version: u64,
         last: &mut (u64, u64),
-    ) -> bool {
-        let (stored, complete, generation) = {
+    ) -> Option<usize> {
+        let (complete, generation) = {
             let o = self.objects.lock().expect("store lock");
             if (o.generation, consents_version) == *last {
-                return false;
+                return None;
             }
-            let stored: Vec<StoredObject> = o.objects.values().cloned().collect();
-            (
-                stored,
-                Kind::ALL.iter().all(|k| o.synced.contains(k)),
-                o.generation,
-            )
+            (Kind::ALL.iter().all(|k| o.synced.contains(k)), o.generation)
         };
-        let mut objects: Vec<CatalogObject> =
-            stored.iter().filter_map(StoredObject::object).collect();
-        drop(stored);
-        crate::catalog::sort(&mut objects);
+        // Objects that change from here on bump the generation past this one and so build
+        // the next snapshot.
+        let stored = self.stored();
         let started = std::time::Instant::now();
-        let snapshot = Snapshot::build(&objects, consents, complete);
+        let (snapshot, fresh) = self
+            .builder
+            .lock()
+            .expect("builder lock")
+            .build(&stored, consents, complete);
         tracing::debug!(
             entities = snapshot.entries.len(),
+            rebuilt = fresh,
             ms = started.elapsed().as_millis() as u64,
             "catalog API: snapshot built"
         );
         *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
         *last = (generation, consents_version);
-        true
+        Some(fresh)
     }
 
     /// Keeps the snapshot current for as long as the process runs: after a change, waits a

@@ -471,14 +471,123 @@ fn a_status_write_is_no_change_to_the_catalog() {
     let consents = Consents::new(CrossNamespaceRefs::Allow);
     let mut last = (u64::MAX, 0);
     s.apply(Kind::Component, me.clone(), object("1", "team-a"));
-    assert!(s.refresh(&consents, 0, &mut last));
+    assert!(s.refresh(&consents, 0, &mut last).is_some());
     s.apply(Kind::Component, me.clone(), object("2", "team-a"));
     assert!(
-        !s.refresh(&consents, 0, &mut last),
+        s.refresh(&consents, 0, &mut last).is_none(),
         "only the status changed"
     );
     assert_eq!(s.objects()[0].resource_version.as_deref(), Some("1"));
     s.apply(Kind::Component, me, object("3", "team-b"));
-    assert!(s.refresh(&consents, 0, &mut last));
+    assert!(s.refresh(&consents, 0, &mut last).is_some());
     assert_eq!(s.objects()[0].resource_version.as_deref(), Some("3"));
+}
+
+/// The store after each change answers exactly as a snapshot built from scratch, and builds
+/// anew only the entries whose answer changed.
+#[test]
+fn incremental_snapshots_equal_a_full_build_and_rebuild_only_what_changed() {
+    let object =
+        |kind: &str, name: &str, spec: serde_json::Value, annotations: serde_json::Value| {
+            store::StoredObject::new(json!({
+                "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": kind,
+                "metadata": {"name": name, "namespace": "default", "uid": format!("u-{name}"),
+                    "annotations": annotations},
+                "spec": spec
+            }))
+        };
+    let component = |name: &str, owner: &str, description: &str| {
+        object(
+            "Component",
+            name,
+            json!({"type": "service", "lifecycle": "production", "owner": owner,
+                "description": description, "dependsOn": ["component:db"]}),
+            json!({}),
+        )
+    };
+    let group = |name: &str, annotations: serde_json::Value| {
+        object(
+            "Group",
+            name,
+            json!({"type": "team", "children": []}),
+            annotations,
+        )
+    };
+    let r = |kind, name: &str| crate::model::EntityRef::of(kind, "default", name);
+    let s = Store::new();
+    let consents = Consents::new(CrossNamespaceRefs::Allow);
+    let mut last = (u64::MAX, 0);
+    let same_as_full_build = |s: &Store| {
+        let full = Snapshot::build(&s.objects(), &consents, false);
+        let texts = |snap: &Snapshot| -> Vec<String> {
+            snap.entries.iter().map(|e| e.json.to_string()).collect()
+        };
+        assert_eq!(texts(&s.snapshot()), texts(&full));
+    };
+    s.apply(
+        Kind::Group,
+        r(Kind::Group, "team-a"),
+        group("team-a", json!({})),
+    );
+    s.apply(
+        Kind::Group,
+        r(Kind::Group, "team-b"),
+        group("team-b", json!({})),
+    );
+    s.apply(
+        Kind::Component,
+        r(Kind::Component, "db"),
+        component("db", "team-a", "the database"),
+    );
+    for i in 0..5 {
+        let name = format!("svc-{i}");
+        s.apply(
+            Kind::Component,
+            r(Kind::Component, &name),
+            component(&name, "team-a", "a service"),
+        );
+    }
+    assert_eq!(s.refresh(&consents, 0, &mut last), Some(8));
+    same_as_full_build(&s);
+
+    // A description: that entity only.
+    s.apply(
+        Kind::Component,
+        r(Kind::Component, "svc-0"),
+        component("svc-0", "team-a", "new words"),
+    );
+    assert_eq!(s.refresh(&consents, 0, &mut last), Some(1));
+    same_as_full_build(&s);
+
+    // An owner: the entity and both groups (ownerOf on each side changes).
+    s.apply(
+        Kind::Component,
+        r(Kind::Component, "svc-1"),
+        component("svc-1", "team-b", "a service"),
+    );
+    assert_eq!(s.refresh(&consents, 0, &mut last), Some(3));
+    same_as_full_build(&s);
+
+    // A group renamed for Backstage (the import's annotation): every reference to it is
+    // restored to the new name, so its owned entities' answers change with it.
+    s.apply(
+        Kind::Group,
+        r(Kind::Group, "team-b"),
+        group(
+            "team-b",
+            json!({"catalog.playbill.dev/backstage-name": "Team_B"}),
+        ),
+    );
+    let rebuilt = s.refresh(&consents, 0, &mut last).unwrap();
+    assert_eq!(rebuilt, 2, "team-b and svc-1, which it owns");
+    same_as_full_build(&s);
+    assert!(s.snapshot().by_ref("group:default/team_b").is_some());
+
+    // A deletion: the entity is gone, and its owner loses ownerOf. Its dependents keep their
+    // dependsOn relation (Backstage keeps relations to missing targets): their answers stay.
+    s.delete(&r(Kind::Component, "db"));
+    assert_eq!(s.refresh(&consents, 0, &mut last), Some(1), "team-a");
+    same_as_full_build(&s);
+    assert!(s.snapshot().by_ref("component:default/db").is_none());
+    assert_eq!(s.refresh(&consents, 0, &mut last), None, "nothing changed");
 }
