@@ -18,7 +18,7 @@ use crate::api::validate::is_dns_label;
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
 use crate::model::{
-    Entity, EntityRef, RawRef, Relation, catalog_relations_where, parse_ref, rule, split_ref,
+    Entity, EntityRef, Kind, RawRef, Relation, catalog_relations_where, parse_ref, rule, split_ref,
 };
 
 /// Annotations that tools add to live objects and that mean nothing to Backstage.
@@ -109,8 +109,42 @@ pub struct Export {
     pub skipped: Vec<String>,
 }
 
+/// What an object's Backstage identity, restored references and relations are read from: the
+/// object without its spec, labels or other annotations. The catalog API keeps one per object
+/// between exports.
+#[derive(Clone, Debug)]
+pub struct Head {
+    pub kind: Kind,
+    pub namespace: String,
+    pub name: String,
+    /// Only those of [`LIGHT_ANNOTATIONS`] the object has.
+    pub annotations: BTreeMap<String, String>,
+    pub entity: Result<Entity, String>,
+}
+
+impl Head {
+    pub fn of(o: &CatalogObject) -> Head {
+        Head {
+            kind: o.kind,
+            namespace: o.namespace.clone(),
+            name: o.name.clone(),
+            annotations: o
+                .annotations
+                .iter()
+                .filter(|(k, _)| LIGHT_ANNOTATIONS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            entity: o.entity.clone(),
+        }
+    }
+
+    pub fn entity_ref(&self) -> EntityRef {
+        EntityRef::of(self.kind, &self.namespace, &self.name)
+    }
+}
+
 /// The Backstage identity of an object: namespace and name as Backstage knew them.
-fn backstage_identity(o: &CatalogObject) -> (String, String) {
+fn backstage_identity(o: &Head) -> (String, String) {
     let namespace = o
         .annotations
         .get(NAMESPACE_ANNOTATION)
@@ -130,10 +164,11 @@ fn backstage_identity(o: &CatalogObject) -> (String, String) {
 /// Converts the catalog into Backstage entities, in the order given.
 pub fn export(objects: &[CatalogObject], options: Options, consents: &Consents) -> Export {
     let mut out = Export::default();
-    let exporter = Exporter::new(objects, options);
+    let heads: Vec<Head> = objects.iter().map(Head::of).collect();
+    let exporter = Exporter::new(&heads, options);
     let mut restored = Vec::new();
-    for o in objects {
-        match exporter.restored(o) {
+    for (o, head) in objects.iter().zip(&heads) {
+        match exporter.restored(head) {
             Ok(e) => restored.push(e),
             Err(why) => out.skipped.push(format!(
                 "{} {}/{}: spec does not fit the schema: {why}",
@@ -176,7 +211,7 @@ pub struct Exporter {
 }
 
 impl Exporter {
-    pub fn new<'a>(objects: impl IntoIterator<Item = &'a CatalogObject>, options: Options) -> Self {
+    pub fn new<'a>(objects: impl IntoIterator<Item = &'a Head>, options: Options) -> Self {
         let mut identities = BTreeMap::new();
         let mut kube_namespace = BTreeMap::new();
         for o in objects {
@@ -191,7 +226,7 @@ impl Exporter {
         }
     }
 
-    fn identity(&self, o: &CatalogObject) -> (String, String) {
+    fn identity(&self, o: &Head) -> (String, String) {
         self.identities
             .get(&o.entity_ref())
             .cloned()
@@ -201,7 +236,7 @@ impl Exporter {
     /// The object as the model entity Backstage would read: its Backstage name and namespace,
     /// and its references as Backstage knows their targets (in the order of `o.entity`'s);
     /// why not, when its spec does not fit the schema.
-    pub fn restored(&self, o: &CatalogObject) -> Result<Entity, String> {
+    pub fn restored(&self, o: &Head) -> Result<Entity, String> {
         let entity = o.entity.as_ref().map_err(Clone::clone)?;
         let (namespace, name) = self.identity(o);
         let rewrites: BTreeMap<String, [String; 2]> = o
@@ -334,7 +369,7 @@ impl Exporter {
 /// catalog under a different Backstage name or namespace; `None` when the text can stay.
 fn restore_ref(
     raw: &RawRef,
-    holder: &CatalogObject,
+    holder: &Head,
     holder_backstage_ns: &str,
     identities: &BTreeMap<EntityRef, (String, String)>,
 ) -> Option<String> {

@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use super::search::{self, Interner, Row};
-use crate::backstage::export;
+use crate::backstage::export::{self, Head};
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
 use crate::model::{Entity, EntityRef, Kind};
@@ -83,7 +83,8 @@ impl Snapshot {
     /// Builds the snapshot of `objects` in one go (the store builds its snapshots with a
     /// [`Builder`] that keeps entries between builds).
     pub fn build(objects: &[CatalogObject], consents: &Consents, complete: bool) -> Snapshot {
-        let sources: Vec<&CatalogObject> = objects.iter().collect();
+        let sources: Vec<(Head, &CatalogObject)> =
+            objects.iter().map(|o| (Head::of(o), o)).collect();
         Builder::default().build(&sources, consents, complete).0
     }
 
@@ -102,21 +103,20 @@ impl Snapshot {
 
 /// What a snapshot is built from: one catalog object, readable in two depths.
 pub trait Source {
-    /// The object without its spec: what identities, restored references and relations read
-    /// (kind, namespace, name, annotations, the model's entity).
-    fn light(&self) -> &CatalogObject;
+    /// What identities, restored references and relations read.
+    fn light(&self) -> &Head;
     /// The whole object, for building its entry.
     fn full(&self) -> Option<CatalogObject>;
     /// Changes whenever the object does (0 for a one-shot build).
     fn stamp(&self) -> u64;
 }
 
-impl Source for &CatalogObject {
-    fn light(&self) -> &CatalogObject {
-        self
+impl Source for (Head, &CatalogObject) {
+    fn light(&self) -> &Head {
+        &self.0
     }
     fn full(&self) -> Option<CatalogObject> {
-        Some((*self).clone())
+        Some(self.1.clone())
     }
     fn stamp(&self) -> u64 {
         0
@@ -260,6 +260,17 @@ impl Builder {
     }
 }
 
+/// Hands the pages a build freed back to the system. glibc keeps freed heap memory for reuse,
+/// so without this the transient maps of a build over the whole catalog (identities,
+/// relations) stay in the operator's RSS for good.
+fn release_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it only returns free pages of glibc's own heap.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 /// One catalog object as the store keeps it between snapshots: the JSON text of what the export
 /// reads, a fraction of the size of the parsed object, and the object without its spec.
 #[derive(Debug)]
@@ -269,8 +280,7 @@ pub struct StoredObject {
     /// change here.
     json: Box<str>,
     resource_version: Option<Box<str>>,
-    /// Without spec, labels, uid and the annotations export does not read.
-    light: CatalogObject,
+    light: Head,
     /// The store's change count when it was stored.
     stamp: u64,
 }
@@ -290,13 +300,7 @@ impl StoredObject {
                 .and_then(|v| v.as_str().map(Into::into));
         }
         let json = value.to_string().into();
-        let mut light = CatalogObject::from_value(value, "")?;
-        light.spec = Default::default();
-        light.labels = Default::default();
-        light.uid = None;
-        light
-            .annotations
-            .retain(|k, _| export::LIGHT_ANNOTATIONS.contains(&k.as_str()));
+        let light = Head::of(&CatalogObject::from_value(value, "")?);
         Some(StoredObject {
             kind: light.kind,
             json,
@@ -314,7 +318,7 @@ impl StoredObject {
 }
 
 impl Source for Arc<StoredObject> {
-    fn light(&self) -> &CatalogObject {
+    fn light(&self) -> &Head {
         &self.light
     }
     fn full(&self) -> Option<CatalogObject> {
@@ -470,6 +474,7 @@ impl Store {
         );
         *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
         *last = (generation, consents_version);
+        release_freed_memory();
         Some(fresh)
     }
 
