@@ -36,7 +36,6 @@ impl<'a> View<'a> {
         self.snapshot
             .entries
             .iter()
-            .map(|e| &**e)
             .enumerate()
             .filter(|(_, e)| self.visibility.may_read(e.kind, &e.kube_namespace))
     }
@@ -118,6 +117,21 @@ impl Order {
     }
 }
 
+/// Keeps the `n` smallest of `rows` under `cmp`, sorted: a page needs only the rows up to its
+/// end in order, and selecting them is linear where sorting all is not. `cmp` must be a total
+/// order (every caller breaks ties by position).
+fn smallest_sorted<T>(rows: &mut Vec<T>, n: usize, cmp: impl Fn(&T, &T) -> Ordering) {
+    if n == 0 {
+        rows.clear();
+        return;
+    }
+    if n < rows.len() {
+        rows.select_nth_unstable_by(n - 1, &cmp);
+        rows.truncate(n);
+    }
+    rows.sort_by(cmp);
+}
+
 fn compare_values(a: &Option<Cow<str>>, b: &Option<Cow<str>>) -> Ordering {
     // Nulls last, whatever the direction.
     match (a, b) {
@@ -151,7 +165,10 @@ pub fn entities_page<'a>(
                     without.push((i, e));
                 }
             }
-            with.sort_by(|a, b| {
+            // Only as many as the page reaches need sorting (the rest may follow unsorted
+            // when there is no limit, so then all are).
+            let reach = limit.map_or(usize::MAX, |l| offset.saturating_add(l).saturating_add(1));
+            smallest_sorted(&mut with, reach, |a, b| {
                 let c = a.0.cmp(&b.0);
                 (if one.desc { c.reverse() } else { c }).then(a.1.cmp(&b.1))
             });
@@ -185,7 +202,8 @@ pub fn entities_page<'a>(
                 }
                 rows.extend(combos.into_iter().map(|c| (c, i, e)));
             }
-            rows.sort_by(|a, b| {
+            let reach = limit.map_or(usize::MAX, |l| offset.saturating_add(l).saturating_add(1));
+            smallest_sorted(&mut rows, reach, |a, b| {
                 for (k, o) in several.iter().enumerate() {
                     let c = match (&a.0[k], &b.0[k]) {
                         (Some(x), Some(y)) if o.desc => y.cmp(x),
@@ -348,8 +366,7 @@ pub fn query_entities<'a>(
     let text_keys: Vec<String> = text_fields.iter().map(|f| f.to_lowercase()).collect();
     let text_match = |e: &Entry, term: &str| {
         e.rows.iter().any(|r| {
-            text_keys.iter().any(|k| **k == *r.key)
-                && r.value.as_deref().is_some_and(|v| contains_term(v, term))
+            text_keys.iter().any(|k| *k == r.key) && r.value.is_some_and(|v| contains_term(v, term))
         })
     };
     // (sort value, position, entry), one per sort value.
@@ -388,11 +405,13 @@ pub fn query_entities<'a>(
         if desc { c.reverse() } else { c }
     };
     let backwards = cursor.previous;
-    if backwards {
-        rows.sort_by(|a, b| forward_cmp(b, a));
-    } else {
-        rows.sort_by(forward_cmp);
-    }
+    let travel_cmp = |a: &Sorted, b: &Sorted| {
+        if backwards {
+            forward_cmp(b, a)
+        } else {
+            forward_cmp(a, b)
+        }
+    };
     // Only rows strictly after the cursor, in the direction of travel.
     let after: Box<dyn Fn(&Sorted) -> bool> = match cursor.values.as_slice() {
         [value, Some(last_ref)] if sort_key.is_some() => {
@@ -424,12 +443,10 @@ pub fn query_entities<'a>(
         _ => return Err(ApiError::input("Malformed cursor, could not be parsed")),
     };
     let take = if backwards { limit } else { limit + 1 };
-    let mut page: Vec<Sorted<'_, 'a>> = rows
-        .into_iter()
-        .filter(|r| after(r))
-        .skip(offset)
-        .take(if limit == 0 { 0 } else { take })
-        .collect();
+    let take = if limit == 0 { 0 } else { take };
+    rows.retain(|r| after(r));
+    smallest_sorted(&mut rows, offset.saturating_add(take), travel_cmp);
+    let mut page: Vec<Sorted<'_, 'a>> = rows.into_iter().skip(offset).take(take).collect();
     if backwards {
         page.reverse();
     }
@@ -486,8 +503,8 @@ pub fn facets(view: &View, facets: &[String], filter: Option<&Predicate>) -> Val
     let mut counts: BTreeMap<&str, BTreeMap<&str, usize>> = BTreeMap::new();
     for (_, e) in view.filtered(filter) {
         for r in e.rows.iter() {
-            if let Some(v) = r.value.as_deref()
-                && let Some(k) = keys.iter().find(|k| ***k == *r.key)
+            if let Some(v) = r.value
+                && let Some(k) = keys.iter().find(|k| **k == r.key)
             {
                 *counts.entry(k.as_str()).or_default().entry(v).or_default() += 1;
             }
@@ -504,4 +521,22 @@ pub fn facets(view: &View, facets: &[String], filter: Option<&Predicate>) -> Val
         out.insert(facet.clone(), Value::Array(values));
     }
     json!({ "facets": out })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smallest_sorted_equals_the_head_of_a_full_sort() {
+        // Values with many ties, broken by position as every caller does.
+        let rows: Vec<(u32, usize)> = (0..200).map(|i| ((i * 7919 % 13) as u32, i)).collect();
+        let mut all = rows.clone();
+        all.sort();
+        for n in [0, 1, 2, 12, 13, 100, 199, 200, 201, usize::MAX] {
+            let mut some = rows.clone();
+            smallest_sorted(&mut some, n, |a, b| a.cmp(b));
+            assert_eq!(some, all[..n.min(all.len())], "n = {n}");
+        }
+    }
 }

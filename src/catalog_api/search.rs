@@ -32,16 +32,51 @@ const SPECIAL_KEYS: [&str; 7] = [
 
 /// One searchable row: a lowercased key and the value as written (`None` for null, or a value
 /// too long to index). Filters compare the value lowercased; facets count it as written.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Row {
-    pub key: Arc<str>,
-    pub value: Option<Box<str>>,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Row<'a> {
+    pub key: &'a str,
+    pub value: Option<&'a str>,
 }
 
-impl Row {
+impl<'a> Row<'a> {
     /// The value lowercased, as filters and ordering compare it.
-    pub fn lower(&self) -> Option<Cow<'_, str>> {
-        self.value.as_deref().map(lowercase)
+    pub fn lower(&self) -> Option<Cow<'a, str>> {
+        self.value.map(lowercase)
+    }
+}
+
+/// Where one row's value lies in [`Rows::text`]; `start == NULL` for a null value.
+#[derive(Debug)]
+struct Slot {
+    key: Arc<str>,
+    start: u32,
+    end: u32,
+}
+
+const NULL: u32 = u32::MAX;
+
+/// The search rows of one entity, compactly: the keys (shared between entities) and every value
+/// in one text, so an entity's rows are two allocations however many it has.
+#[derive(Debug, Default)]
+pub struct Rows {
+    slots: Box<[Slot]>,
+    text: Box<str>,
+}
+
+impl Rows {
+    pub fn iter(&self) -> impl Iterator<Item = Row<'_>> + '_ {
+        self.slots.iter().map(|s| Row {
+            key: &s.key,
+            value: (s.start != NULL).then(|| &self.text[s.start as usize..s.end as usize]),
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
     }
 }
 
@@ -125,7 +160,7 @@ fn walk(
 
 /// The search rows of one entity (its JSON as the API serves it), deduplicated on
 /// `(key, lowercased value)` as Backstage does.
-pub fn rows(entity: &Value, interner: &mut Interner) -> Vec<Row> {
+pub fn rows(entity: &Value, interner: &mut Interner) -> Rows {
     let mut raw = Vec::new();
     let mut seen = HashSet::new();
     walk("", entity, &mut raw, &mut seen);
@@ -138,7 +173,8 @@ pub fn rows(entity: &Value, interner: &mut Interner) -> Vec<Row> {
             raw.push((format!("relations.{t}"), Some(target.to_owned())));
         }
     }
-    let mut out = Vec::with_capacity(raw.len());
+    let mut slots = Vec::with_capacity(raw.len());
+    let mut text = String::new();
     let mut dedup: HashSet<(String, Option<String>)> = HashSet::new();
     for (key, value) in raw {
         let key = key.to_lowercase();
@@ -147,13 +183,26 @@ pub fn rows(entity: &Value, interner: &mut Interner) -> Vec<Row> {
         }
         let value = value.filter(|v| v.chars().count() <= MAX_VALUE_LENGTH);
         if dedup.insert((key.clone(), value.as_ref().map(|v| v.to_lowercase()))) {
-            out.push(Row {
+            let (start, end) = match value {
+                // An entity is at most a Kubernetes object (1.5 MiB): offsets fit in a u32.
+                Some(v) => {
+                    let start = text.len() as u32;
+                    text.push_str(&v);
+                    (start, text.len() as u32)
+                }
+                None => (NULL, NULL),
+            };
+            slots.push(Slot {
                 key: interner.get(&key),
-                value: value.map(String::into_boxed_str),
+                start,
+                end,
             });
         }
     }
-    out
+    Rows {
+        slots: slots.into(),
+        text: text.into(),
+    }
 }
 
 /// What one field must satisfy.
@@ -180,13 +229,13 @@ pub enum Predicate {
 }
 
 impl Predicate {
-    pub fn matches(&self, rows: &[Row]) -> bool {
+    pub fn matches(&self, rows: &Rows) -> bool {
         match self {
             Predicate::All(ps) => ps.iter().all(|p| p.matches(rows)),
             Predicate::Any(ps) => ps.iter().any(|p| p.matches(rows)),
             Predicate::Not(p) => !p.matches(rows),
             Predicate::Field(key, cond) => {
-                let mut of_key = rows.iter().filter(|r| *r.key == **key);
+                let mut of_key = rows.iter().filter(|r| r.key == key);
                 match cond {
                     Condition::Exists(want) => of_key.next().is_some() == *want,
                     Condition::In(values) => {
@@ -197,12 +246,10 @@ impl Predicate {
                     }
                     Condition::Relation(rtype, targets) => {
                         let key = format!("relations.{rtype}");
-                        rows.iter()
-                            .filter(|r| *r.key == *key)
-                            .any(|r| match targets {
-                                None => true,
-                                Some(t) => r.lower().is_some_and(|v| t.iter().any(|w| *w == *v)),
-                            })
+                        rows.iter().filter(|r| r.key == key).any(|r| match targets {
+                            None => true,
+                            Some(t) => r.lower().is_some_and(|v| t.iter().any(|w| *w == *v)),
+                        })
                     }
                 }
             }
@@ -533,13 +580,12 @@ mod tests {
         })
     }
 
-    fn rows_of(v: &Value) -> Vec<Row> {
+    fn rows_of(v: &Value) -> Rows {
         rows(v, &mut Interner::default())
     }
 
-    fn has(rows: &[Row], key: &str, value: Option<&str>) -> bool {
-        rows.iter()
-            .any(|r| &*r.key == key && r.value.as_deref() == value)
+    fn has(rows: &Rows, key: &str, value: Option<&str>) -> bool {
+        rows.iter().any(|r| r.key == key && r.value == value)
     }
 
     #[test]
@@ -558,10 +604,10 @@ mod tests {
         assert!(has(&r, "spec.none", None));
         assert!(has(&r, "metadata.description", None), "too long: null");
         assert!(has(&r, "relations.ownedby", Some("group:default/team-a")));
-        assert!(!r.iter().any(|x| &*x.key == "metadata.etag"));
+        assert!(!r.iter().any(|x| x.key == "metadata.etag"));
         assert!(
             !r.iter()
-                .any(|x| x.key.starts_with("relations.") && &*x.key != "relations.ownedby")
+                .any(|x| x.key.starts_with("relations.") && x.key != "relations.ownedby")
         );
     }
 

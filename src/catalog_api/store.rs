@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::search::{self, Interner, Row};
+use super::search::{self, Interner, Rows};
 use crate::backstage::export::{self, Head};
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
@@ -43,18 +43,21 @@ fn sort_as_backstage(entity: &mut serde_json::Value) {
     }
 }
 
-/// One exported entity.
-#[derive(Debug)]
+/// One exported entity. Cheap to clone (its parts are shared), so that a snapshot holds its
+/// entries side by side, which a scan over all of them reads fastest, and the next snapshot
+/// takes over those that did not change.
+#[derive(Clone, Debug)]
 pub struct Entry {
     pub kind: Kind,
-    /// The Kubernetes namespace it lives in: what visibility is decided on.
-    pub kube_namespace: Box<str>,
+    /// The Kubernetes namespace it lives in: what visibility is decided on. Shared by every
+    /// entry of the namespace.
+    pub kube_namespace: Arc<str>,
     /// `kind:namespace/name`, lowercased, as Backstage keys its entities.
-    pub entity_ref: Box<str>,
-    pub uid: Option<Box<str>>,
+    pub entity_ref: Arc<str>,
+    pub uid: Option<Arc<str>>,
     /// The entity as the API serves it.
-    pub json: Box<str>,
-    pub rows: Box<[Row]>,
+    pub json: Arc<str>,
+    pub rows: Arc<Rows>,
 }
 
 impl Entry {
@@ -65,16 +68,16 @@ impl Entry {
     ) -> impl Iterator<Item = std::borrow::Cow<'a, str>> + 'a {
         self.rows
             .iter()
-            .filter(move |r| &*r.key == key)
-            .filter_map(Row::lower)
+            .filter(move |r| r.key == key)
+            .filter_map(|r| r.lower())
     }
 }
 
 /// The exported catalog at one moment, ordered by entity ref.
 #[derive(Debug, Default)]
 pub struct Snapshot {
-    pub entries: Vec<Arc<Entry>>,
-    by_uid: HashMap<Box<str>, usize>,
+    pub entries: Vec<Entry>,
+    by_uid: HashMap<Arc<str>, usize>,
     /// Every kind's watch had listed once when it was built.
     pub complete: bool,
 }
@@ -85,7 +88,10 @@ impl Snapshot {
     pub fn build(objects: &[CatalogObject], consents: &Consents, complete: bool) -> Snapshot {
         let sources: Vec<(Head, &CatalogObject)> =
             objects.iter().map(|o| (Head::of(o), o)).collect();
-        Builder::default().build(&sources, consents, complete).0
+        let mut builder = Builder::default();
+        let (snapshot, _) = builder.build(&sources, consents, complete);
+        drop(builder);
+        Arc::try_unwrap(snapshot).expect("the builder that shared it is gone")
     }
 
     /// The entity with this (lowercased) ref.
@@ -93,11 +99,11 @@ impl Snapshot {
         self.entries
             .binary_search_by(|e| (*e.entity_ref).cmp(entity_ref))
             .ok()
-            .map(|i| &*self.entries[i])
+            .map(|i| &self.entries[i])
     }
 
     pub fn by_uid(&self, uid: &str) -> Option<&Entry> {
-        self.by_uid.get(uid).map(|&i| &*self.entries[i])
+        self.by_uid.get(uid).map(|&i| &self.entries[i])
     }
 }
 
@@ -123,22 +129,24 @@ impl Source for (Head, &CatalogObject) {
     }
 }
 
-/// One object's entry, and what it was built from.
+/// What one object's entry was built from, and where it is in the last snapshot.
 struct Built {
     stamp: u64,
     /// A hash of its restored references and its relations: what besides the object itself
     /// the entry depends on.
     inputs: u64,
-    entry: Arc<Entry>,
+    at: usize,
 }
 
-/// Builds snapshots, keeping each object's entry for the next build while the object, its
-/// restored references and its relations are unchanged: after the first build, a change
+/// Builds snapshots, taking each object's entry over from the last snapshot while the object,
+/// its restored references and its relations are unchanged: after the first build, a change
 /// re-serialises only the entities whose answer changed. The first build, too, takes the
 /// objects one at a time, so it never holds the whole catalog parsed.
 #[derive(Default)]
 pub struct Builder {
     built: HashMap<EntityRef, Built>,
+    /// The snapshot the entries of `built` are in.
+    last: Arc<Snapshot>,
     interner: Interner,
 }
 
@@ -156,13 +164,14 @@ fn inputs_hash(restored: &Entity, relations: &[export::BackstageRelation]) -> u6
 }
 
 impl Builder {
-    /// The snapshot of `sources` (in catalog order), and how many entries it built anew.
+    /// The snapshot of `sources` (in catalog order), and how many entries it built anew. The
+    /// next build takes entries over from it.
     pub fn build<S: Source>(
         &mut self,
         sources: &[S],
         consents: &Consents,
         complete: bool,
-    ) -> (Snapshot, usize) {
+    ) -> (Arc<Snapshot>, usize) {
         let options = export::Options {
             relations: true,
             server_fields: true,
@@ -183,8 +192,7 @@ impl Builder {
             }
         }
         let mut relations = exporter.relations(&restored, consents);
-        let mut built = HashMap::with_capacity(exported.len());
-        let mut entries = Vec::with_capacity(exported.len());
+        let mut made = Vec::with_capacity(exported.len());
         let mut fresh = 0;
         for (s, r) in exported.into_iter().zip(&restored) {
             let me = s.light().entity_ref();
@@ -192,45 +200,44 @@ impl Builder {
                 export::backstage_relations(relations.remove(&r.entity_ref()).unwrap_or_default());
             let inputs = inputs_hash(r, &rows);
             let entry = match self.built.remove(&me) {
-                Some(b) if b.stamp == s.stamp() && b.inputs == inputs && s.stamp() != 0 => b.entry,
+                Some(b) if b.stamp == s.stamp() && b.inputs == inputs && s.stamp() != 0 => {
+                    self.last.entries[b.at].clone()
+                }
                 _ => match s.full().and_then(|o| self.entry(&exporter, &o, r, rows)) {
                     Some(e) => {
                         fresh += 1;
-                        Arc::new(e)
+                        e
                     }
                     None => continue,
                 },
             };
-            entries.push(entry.clone());
-            built.insert(
-                me,
-                Built {
-                    stamp: s.stamp(),
-                    inputs,
-                    entry,
-                },
-            );
+            made.push((entry, me, s.stamp(), inputs));
         }
-        self.built = built;
+        drop(relations);
+        drop(restored);
+        made.sort_by(|a, b| a.0.entity_ref.cmp(&b.0.entity_ref));
+        // Two objects restored to the same Backstage ref: keep the first, as a catalog can
+        // hold only one (the other is built anew each time, which is rare enough).
+        made.dedup_by(|b, a| a.0.entity_ref == b.0.entity_ref);
+        self.built = HashMap::with_capacity(made.len());
+        let mut entries = Vec::with_capacity(made.len());
+        let mut by_uid = HashMap::with_capacity(made.len());
+        for (at, (entry, me, stamp, inputs)) in made.into_iter().enumerate() {
+            self.built.insert(me, Built { stamp, inputs, at });
+            if let Some(uid) = &entry.uid {
+                by_uid.insert(uid.clone(), at);
+            }
+            entries.push(entry);
+        }
+        let snapshot = Arc::new(Snapshot {
+            entries,
+            by_uid,
+            complete,
+        });
+        self.last = snapshot.clone();
         // Keys no entry uses any more.
         self.interner.prune();
-        entries.sort_by(|a, b| a.entity_ref.cmp(&b.entity_ref));
-        // Two objects restored to the same Backstage ref: keep the first, as a catalog can
-        // hold only one.
-        entries.dedup_by(|b, a| a.entity_ref == b.entity_ref);
-        let by_uid = entries
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| Some((e.uid.clone()?, i)))
-            .collect();
-        (
-            Snapshot {
-                entries,
-                by_uid,
-                complete,
-            },
-            fresh,
-        )
+        (snapshot, fresh)
     }
 
     fn entry(
@@ -252,9 +259,9 @@ impl Builder {
                 e.metadata.name.to_lowercase()
             )
             .into(),
-            kube_namespace: e.kube_namespace.into(),
+            kube_namespace: self.interner.get(&e.kube_namespace),
             uid: e.metadata.uid.map(Into::into),
-            rows: search::rows(&value, &mut self.interner).into(),
+            rows: Arc::new(search::rows(&value, &mut self.interner)),
             json: value.to_string().into(),
         })
     }
@@ -472,7 +479,7 @@ impl Store {
             ms = started.elapsed().as_millis() as u64,
             "catalog API: snapshot built"
         );
-        *self.snapshot.write().expect("snapshot lock") = Arc::new(snapshot);
+        *self.snapshot.write().expect("snapshot lock") = snapshot;
         *last = (generation, consents_version);
         release_freed_memory();
         Some(fresh)

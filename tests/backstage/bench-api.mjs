@@ -92,6 +92,23 @@ try {
     const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))].toFixed(1);
     rows.push({ name, requests: latencies.length, rps: (latencies.length / (DURATION_MS / 1000)).toFixed(0), p50: q(0.5), p99: q(0.99), controlPlaneCpu: (cpuSeconds(apiServer) - cpu0).toFixed(2) });
   }
+  // From a change to the API showing it: a Component's owner changed with kubectl, then one
+  // client asks its by-name until the answer holds the new owner, five times.
+  const seen = [];
+  for (let k = 0; k < 5; k++) {
+    const owner = `team-${(k % 2) + 1}`;
+    const t0 = performance.now();
+    cp.kubectl(['-n', 'bench-a', 'patch', 'component', 'svc-5', '--type=merge', '-p', JSON.stringify({ spec: { owner } })]);
+    const patched = performance.now();
+    for (;;) {
+      const e = await (await fetch(`${base}/entities/by-name/component/bench-a/svc-5`, { headers })).json();
+      if (e.spec.owner === owner) break;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    seen.push({ total: performance.now() - t0, afterPatch: performance.now() - patched });
+  }
+  const ms = (xs) => xs.map((x) => x.toFixed(0)).join(', ');
+  console.log(`change to answer (kubectl patch of spec.owner until by-name shows it), ms after kubectl returned: ${ms(seen.map((x) => x.afterPatch))}; including kubectl: ${ms(seen.map((x) => x.total))}`);
   console.log(`${count} entities, ${CONCURRENCY} concurrent clients, ${DURATION_MS / 1000} s per question; operator ${BIN}`);
   console.log('| question | requests | req/s | p50 ms | p99 ms | control-plane CPU s |');
   console.log('|---|---|---|---|---|---|');
