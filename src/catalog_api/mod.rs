@@ -4,6 +4,7 @@
 //! Backstage refuses them in read-only mode. Every answer is filtered through the caller's
 //! [`Visibility`]: what it may not read does not exist for it.
 
+pub mod builder;
 pub mod error;
 pub mod query;
 pub mod search;

@@ -10,11 +10,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use super::builder::{Builder, Change};
 use super::search::{self, Interner, Rows};
 use crate::backstage::export::{self, Head};
 use crate::catalog::CatalogObject;
 use crate::consent::Consents;
-use crate::model::{Entity, EntityRef, Kind};
+use crate::model::{EntityRef, Kind};
 
 /// The `spec` lists that Backstage's catalog sorts when it ingests an entity (its
 /// BuiltinKindsEntityProcessor), whatever source the entity came from: the API sorts them too,
@@ -61,6 +62,27 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry of one exported entity.
+    pub fn of(entity: export::BackstageEntity, interner: &mut Interner) -> Option<Entry> {
+        let mut value = serde_json::to_value(&entity).ok()?;
+        sort_as_backstage(&mut value);
+        let kind = Kind::parse(&entity.kind)?;
+        Some(Entry {
+            kind,
+            entity_ref: format!(
+                "{}:{}/{}",
+                kind.lower(),
+                entity.metadata.namespace.to_lowercase(),
+                entity.metadata.name.to_lowercase()
+            )
+            .into(),
+            kube_namespace: interner.get(&entity.kube_namespace),
+            uid: entity.metadata.uid.map(Into::into),
+            rows: Arc::new(search::rows(&value, interner)),
+            json: value.to_string().into(),
+        })
+    }
+
     /// The search values of `key` (lowercased key), lowercased, non-null.
     pub fn values<'a>(
         &'a self,
@@ -83,15 +105,37 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    /// Builds the snapshot of `objects` in one go (the store builds its snapshots with a
-    /// [`Builder`] that keeps entries between builds).
+    /// A snapshot of `entries`, in entity ref order without repeats.
+    pub fn new(entries: Vec<Entry>, complete: bool) -> Snapshot {
+        let by_uid = entries
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| Some((e.uid.clone()?, i)))
+            .collect();
+        Snapshot {
+            entries,
+            by_uid,
+            complete,
+        }
+    }
+
+    /// The snapshot of `objects` in one go: `playbill export`'s entities, with relations, uid
+    /// and etag. The store builds the same incrementally ([`Builder`]).
     pub fn build(objects: &[CatalogObject], consents: &Consents, complete: bool) -> Snapshot {
-        let sources: Vec<(Head, &CatalogObject)> =
-            objects.iter().map(|o| (Head::of(o), o)).collect();
-        let mut builder = Builder::default();
-        let (snapshot, _) = builder.build(&sources, consents, complete);
-        drop(builder);
-        Arc::try_unwrap(snapshot).expect("the builder that shared it is gone")
+        let options = export::Options {
+            relations: true,
+            server_fields: true,
+        };
+        let mut interner = Interner::default();
+        let mut entries: Vec<Entry> = export::export(objects, options, consents)
+            .entities
+            .into_iter()
+            .filter_map(|e| Entry::of(e, &mut interner))
+            .collect();
+        // Stable: of two objects restored to the same ref, the first in catalog order stays.
+        entries.sort_by(|a, b| a.entity_ref.cmp(&b.entity_ref));
+        entries.dedup_by(|b, a| a.entity_ref == b.entity_ref);
+        Snapshot::new(entries, complete)
     }
 
     /// The entity with this (lowercased) ref.
@@ -104,166 +148,6 @@ impl Snapshot {
 
     pub fn by_uid(&self, uid: &str) -> Option<&Entry> {
         self.by_uid.get(uid).map(|&i| &self.entries[i])
-    }
-}
-
-/// What a snapshot is built from: one catalog object, readable in two depths.
-pub trait Source {
-    /// What identities, restored references and relations read.
-    fn light(&self) -> &Head;
-    /// The whole object, for building its entry.
-    fn full(&self) -> Option<CatalogObject>;
-    /// Changes whenever the object does (0 for a one-shot build).
-    fn stamp(&self) -> u64;
-}
-
-impl Source for (Head, &CatalogObject) {
-    fn light(&self) -> &Head {
-        &self.0
-    }
-    fn full(&self) -> Option<CatalogObject> {
-        Some(self.1.clone())
-    }
-    fn stamp(&self) -> u64 {
-        0
-    }
-}
-
-/// What one object's entry was built from, and where it is in the last snapshot.
-struct Built {
-    stamp: u64,
-    /// A hash of its restored references and its relations: what besides the object itself
-    /// the entry depends on.
-    inputs: u64,
-    at: usize,
-}
-
-/// Builds snapshots, taking each object's entry over from the last snapshot while the object,
-/// its restored references and its relations are unchanged: after the first build, a change
-/// re-serialises only the entities whose answer changed. The first build, too, takes the
-/// objects one at a time, so it never holds the whole catalog parsed.
-#[derive(Default)]
-pub struct Builder {
-    built: HashMap<EntityRef, Built>,
-    /// The snapshot the entries of `built` are in.
-    last: Arc<Snapshot>,
-    interner: Interner,
-}
-
-fn inputs_hash(restored: &Entity, relations: &[export::BackstageRelation]) -> u64 {
-    use std::hash::{DefaultHasher, Hash, Hasher};
-    let mut h = DefaultHasher::new();
-    (&restored.namespace, &restored.name).hash(&mut h);
-    for r in &restored.refs {
-        r.value.hash(&mut h);
-    }
-    for r in relations {
-        (&r.type_, &r.target_ref).hash(&mut h);
-    }
-    h.finish()
-}
-
-impl Builder {
-    /// The snapshot of `sources` (in catalog order), and how many entries it built anew. The
-    /// next build takes entries over from it.
-    pub fn build<S: Source>(
-        &mut self,
-        sources: &[S],
-        consents: &Consents,
-        complete: bool,
-    ) -> (Arc<Snapshot>, usize) {
-        let options = export::Options {
-            relations: true,
-            server_fields: true,
-        };
-        let exporter = export::Exporter::new(sources.iter().map(Source::light), options);
-        let mut restored = Vec::with_capacity(sources.len());
-        let mut exported = Vec::with_capacity(sources.len());
-        for s in sources {
-            match exporter.restored(s.light()) {
-                Ok(e) => {
-                    restored.push(e);
-                    exported.push(s);
-                }
-                Err(why) => {
-                    let o = s.light();
-                    tracing::debug!(object = %format!("{} {}/{}", o.kind, o.namespace, o.name), %why, "catalog API: skipped");
-                }
-            }
-        }
-        let mut relations = exporter.relations(&restored, consents);
-        let mut made = Vec::with_capacity(exported.len());
-        let mut fresh = 0;
-        for (s, r) in exported.into_iter().zip(&restored) {
-            let me = s.light().entity_ref();
-            let rows =
-                export::backstage_relations(relations.remove(&r.entity_ref()).unwrap_or_default());
-            let inputs = inputs_hash(r, &rows);
-            let entry = match self.built.remove(&me) {
-                Some(b) if b.stamp == s.stamp() && b.inputs == inputs && s.stamp() != 0 => {
-                    self.last.entries[b.at].clone()
-                }
-                _ => match s.full().and_then(|o| self.entry(&exporter, &o, r, rows)) {
-                    Some(e) => {
-                        fresh += 1;
-                        e
-                    }
-                    None => continue,
-                },
-            };
-            made.push((entry, me, s.stamp(), inputs));
-        }
-        drop(relations);
-        drop(restored);
-        made.sort_by(|a, b| a.0.entity_ref.cmp(&b.0.entity_ref));
-        // Two objects restored to the same Backstage ref: keep the first, as a catalog can
-        // hold only one (the other is built anew each time, which is rare enough).
-        made.dedup_by(|b, a| a.0.entity_ref == b.0.entity_ref);
-        self.built = HashMap::with_capacity(made.len());
-        let mut entries = Vec::with_capacity(made.len());
-        let mut by_uid = HashMap::with_capacity(made.len());
-        for (at, (entry, me, stamp, inputs)) in made.into_iter().enumerate() {
-            self.built.insert(me, Built { stamp, inputs, at });
-            if let Some(uid) = &entry.uid {
-                by_uid.insert(uid.clone(), at);
-            }
-            entries.push(entry);
-        }
-        let snapshot = Arc::new(Snapshot {
-            entries,
-            by_uid,
-            complete,
-        });
-        self.last = snapshot.clone();
-        // Keys no entry uses any more.
-        self.interner.prune();
-        (snapshot, fresh)
-    }
-
-    fn entry(
-        &mut self,
-        exporter: &export::Exporter,
-        o: &CatalogObject,
-        restored: &Entity,
-        relations: Vec<export::BackstageRelation>,
-    ) -> Option<Entry> {
-        let e = exporter.entity(o, restored, Some(relations));
-        let mut value = serde_json::to_value(&e).ok()?;
-        sort_as_backstage(&mut value);
-        Some(Entry {
-            kind: o.kind,
-            entity_ref: format!(
-                "{}:{}/{}",
-                o.kind.lower(),
-                e.metadata.namespace.to_lowercase(),
-                e.metadata.name.to_lowercase()
-            )
-            .into(),
-            kube_namespace: self.interner.get(&e.kube_namespace),
-            uid: e.metadata.uid.map(Into::into),
-            rows: Arc::new(search::rows(&value, &mut self.interner)),
-            json: value.to_string().into(),
-        })
     }
 }
 
@@ -287,9 +171,7 @@ pub struct StoredObject {
     /// change here.
     json: Box<str>,
     resource_version: Option<Box<str>>,
-    light: Head,
-    /// The store's change count when it was stored.
-    stamp: u64,
+    pub(super) light: Head,
 }
 
 impl StoredObject {
@@ -313,26 +195,14 @@ impl StoredObject {
             json,
             resource_version,
             light,
-            stamp: 0,
         })
     }
 
-    fn object(&self) -> Option<CatalogObject> {
+    /// The whole object again.
+    pub(super) fn object(&self) -> Option<CatalogObject> {
         let mut object = CatalogObject::from_value(serde_json::from_str(&self.json).ok()?, "")?;
         object.resource_version = self.resource_version.as_deref().map(Into::into);
         Some(object)
-    }
-}
-
-impl Source for Arc<StoredObject> {
-    fn light(&self) -> &Head {
-        &self.light
-    }
-    fn full(&self) -> Option<CatalogObject> {
-        self.object()
-    }
-    fn stamp(&self) -> u64 {
-        self.stamp
     }
 }
 
@@ -343,6 +213,8 @@ struct Objects {
     synced: HashSet<Kind>,
     /// Bumped on every change.
     generation: u64,
+    /// The objects changed (or gone) since the last build.
+    dirty: HashSet<EntityRef>,
 }
 
 /// The objects the watches deliver, and the snapshot the API answers from.
@@ -412,9 +284,8 @@ impl Store {
             // Only its status changed (the operator's own write): the entity, and its etag,
             // stay as they were.
             Some(obj) if o.objects.get(&me).is_some_and(|old| old.json == obj.json) => return,
-            Some(mut obj) => {
-                obj.stamp = o.generation + 1;
-                o.objects.insert(me, Arc::new(obj));
+            Some(obj) => {
+                o.objects.insert(me.clone(), Arc::new(obj));
             }
             None => {
                 if o.objects.remove(&me).is_none() {
@@ -422,12 +293,14 @@ impl Store {
                 }
             }
         }
+        o.dirty.insert(me);
         self.touch(&mut o);
     }
 
     pub fn delete(&self, me: &EntityRef) {
         let mut o = self.objects.lock().expect("store lock");
         if o.objects.remove(me).is_some() {
+            o.dirty.insert(me.clone());
             self.touch(&mut o);
         }
     }
@@ -436,8 +309,16 @@ impl Store {
     pub fn end_relist(&self, kind: Kind) {
         let mut o = self.objects.lock().expect("store lock");
         let seen = o.relisting.remove(&kind).unwrap_or_default();
-        o.objects
-            .retain(|r, obj| obj.kind != kind || seen.contains(r));
+        let gone: Vec<EntityRef> = o
+            .objects
+            .iter()
+            .filter(|(r, obj)| obj.kind == kind && !seen.contains(*r))
+            .map(|(r, _)| r.clone())
+            .collect();
+        for r in gone {
+            o.objects.remove(&r);
+            o.dirty.insert(r);
+        }
         o.synced.insert(kind);
         self.touch(&mut o);
     }
@@ -457,22 +338,49 @@ impl Store {
         consents_version: u64,
         last: &mut (u64, u64),
     ) -> Option<usize> {
-        let (complete, generation) = {
-            let o = self.objects.lock().expect("store lock");
+        let (complete, generation, changes) = {
+            let mut o = self.objects.lock().expect("store lock");
             if (o.generation, consents_version) == *last {
                 return None;
             }
-            (Kind::ALL.iter().all(|k| o.synced.contains(k)), o.generation)
+            let dirty = std::mem::take(&mut o.dirty);
+            let changes: Vec<Change> = if Builder::wants_everything(consents) {
+                let mut all: Vec<Change> = o
+                    .objects
+                    .iter()
+                    .map(|(r, obj)| (r.clone(), Some(obj.clone())))
+                    .collect();
+                all.sort_by_cached_key(|(_, obj)| {
+                    obj.as_ref().map(|obj| {
+                        let l = &obj.light;
+                        (l.kind.name(), l.namespace.clone(), l.name.clone())
+                    })
+                });
+                all
+            } else {
+                dirty
+                    .into_iter()
+                    .map(|r| {
+                        let obj = o.objects.get(&r).cloned();
+                        (r, obj)
+                    })
+                    .collect()
+            };
+            (
+                Kind::ALL.iter().all(|k| o.synced.contains(k)),
+                o.generation,
+                changes,
+            )
         };
         // Objects that change from here on bump the generation past this one and so build
         // the next snapshot.
-        let stored = self.stored();
         let started = std::time::Instant::now();
         let (snapshot, fresh) = self
             .builder
             .lock()
             .expect("builder lock")
-            .build(&stored, consents, complete);
+            .build(changes, consents, complete);
+        let snapshot = Arc::new(snapshot);
         tracing::debug!(
             entities = snapshot.entries.len(),
             rebuilt = fresh,

@@ -591,3 +591,125 @@ fn incremental_snapshots_equal_a_full_build_and_rebuild_only_what_changed() {
     assert!(s.snapshot().by_ref("component:default/db").is_none());
     assert_eq!(s.refresh(&consents, 0, &mut last), None, "nothing changed");
 }
+
+/// Many random edits (owners, dependencies, APIs, systems, Backstage names and namespaces from
+/// the import's annotations, rewritten references, specs that do not fit, deletions) in small
+/// batches: after every build the store answers exactly as a snapshot built from scratch.
+#[test]
+fn incremental_snapshots_survive_random_edits() {
+    struct Lcg(u64);
+    impl Lcg {
+        fn below(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+        fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+            xs[self.below(xs.len() as u64) as usize]
+        }
+    }
+    const NAMESPACES: [&str; 2] = ["ns-a", "ns-b"];
+    const GROUPS: [&str; 4] = ["team-a", "team-b", "team-c", "ns-b/team-a"];
+    const COMPONENTS: [&str; 6] = ["svc-a", "svc-b", "svc-c", "svc-d", "ns-a/svc-a", "gone"];
+    const SYSTEMS: [&str; 3] = ["shop", "ns-b/shop", "nowhere"];
+    const APIS: [&str; 3] = ["orders", "ns-a/orders", "payments"];
+    for (seed, mode) in (1..=6u64).map(|seed| {
+        // Under consent (no grants: every reference across namespaces is refused) the store
+        // builds afresh each time; it must still agree.
+        let mode = if seed == 6 {
+            CrossNamespaceRefs::Consent
+        } else {
+            CrossNamespaceRefs::Allow
+        };
+        (seed, mode)
+    }) {
+        let consents = Consents::new(mode);
+        let mut rng = Lcg(seed);
+        let s = Store::new();
+        let mut last = (u64::MAX, 0);
+        for step in 0..150 {
+            for _ in 0..=rng.below(3) {
+                let ns = rng.pick(&NAMESPACES);
+                let (kind, name) = match rng.below(4) {
+                    0 => (Kind::Group, rng.pick(&["team-a", "team-b", "team-c"])),
+                    1 => (Kind::System, "shop"),
+                    2 => (Kind::Api, rng.pick(&["orders", "payments"])),
+                    _ => (
+                        Kind::Component,
+                        rng.pick(&["svc-a", "svc-b", "svc-c", "svc-d"]),
+                    ),
+                };
+                let me = crate::model::EntityRef::of(kind, ns, name);
+                if rng.below(6) == 0 {
+                    s.delete(&me);
+                    continue;
+                }
+                let mut annotations = serde_json::Map::new();
+                if rng.below(4) == 0 {
+                    // A Backstage name that maps back to this object's name.
+                    annotations.insert(
+                        "catalog.playbill.dev/backstage-name".into(),
+                        json!(name.to_uppercase().replace('-', "_")),
+                    );
+                }
+                if rng.below(5) == 0 {
+                    annotations.insert(
+                        "catalog.playbill.dev/backstage-namespace".into(),
+                        json!(rng.pick(&["legacy", "ns-b", "ns-a"])),
+                    );
+                }
+                let spec = match kind {
+                    Kind::Group => json!({"type": "team", "children": [],
+                        "parent": rng.pick(&GROUPS)}),
+                    Kind::System => json!({"owner": rng.pick(&GROUPS)}),
+                    Kind::Api => json!({"type": "openapi", "lifecycle": "production",
+                        "owner": rng.pick(&GROUPS), "system": rng.pick(&SYSTEMS),
+                        "definition": "openapi: 3.0.0"}),
+                    _ if rng.below(10) == 0 => json!({"type": 7, "owner": []}),
+                    _ => {
+                        let owner = rng.pick(&GROUPS);
+                        if rng.below(4) == 0 {
+                            // The import kept how Backstage wrote the owner.
+                            annotations.insert(
+                                "catalog.playbill.dev/backstage-refs".into(),
+                                json!(
+                                    json!({"spec.owner": [owner.to_uppercase(), owner]})
+                                        .to_string()
+                                ),
+                            );
+                        }
+                        json!({"type": "service", "lifecycle": "production", "owner": owner,
+                            "system": rng.pick(&SYSTEMS),
+                            "dependsOn": [format!("component:{}", rng.pick(&COMPONENTS)),
+                                format!("component:{}", rng.pick(&COMPONENTS))],
+                            "providesApis": [rng.pick(&APIS)],
+                            "consumesApis": [rng.pick(&APIS)]})
+                    }
+                };
+                let object = store::StoredObject::new(json!({
+                    "apiVersion": "catalog.playbill.dev/v1alpha1", "kind": kind.name(),
+                    "metadata": {"name": name, "namespace": ns, "annotations": annotations,
+                        "uid": format!("{ns}-{name}-{}", kind.lower()),
+                        "resourceVersion": step.to_string()},
+                    "spec": spec
+                }));
+                s.apply(kind, me, object);
+            }
+            s.refresh(&consents, 0, &mut last);
+            let full = Snapshot::build(&s.objects(), &consents, false);
+            let texts = |snap: &Snapshot| -> Vec<String> {
+                snap.entries
+                    .iter()
+                    .map(|e| format!("{} {} {}", e.entity_ref, e.kube_namespace, e.json))
+                    .collect()
+            };
+            assert_eq!(
+                texts(&s.snapshot()),
+                texts(&full),
+                "seed {seed}, step {step}"
+            );
+        }
+    }
+}
