@@ -213,53 +213,18 @@ pub struct Exporter {
 
 impl Exporter {
     pub fn new<'a>(objects: impl IntoIterator<Item = &'a Head>, options: Options) -> Self {
-        let mut exporter = Exporter {
-            options,
-            identities: BTreeMap::new(),
-            kube_namespace: BTreeMap::new(),
-        };
+        let mut identities = BTreeMap::new();
+        let mut kube_namespace = BTreeMap::new();
         for o in objects {
-            exporter.add(o);
+            let (ns, name) = backstage_identity(o);
+            kube_namespace.insert(EntityRef::of(o.kind, &ns, &name), o.namespace.clone());
+            identities.insert(o.entity_ref(), (ns, name));
         }
-        exporter
-    }
-
-    /// An object joins the catalog the exporter knows (or replaces its earlier self).
-    pub fn add(&mut self, o: &Head) {
-        let (ns, name) = backstage_identity(o);
-        self.kube_namespace
-            .insert(EntityRef::of(o.kind, &ns, &name), o.namespace.clone());
-        self.identities.insert(o.entity_ref(), (ns, name));
-    }
-
-    /// An object leaves it. The identities stay exact; the namespace map, which only consent
-    /// reads, may keep a stale entry when two objects had the same Backstage ref (a builder in
-    /// consent mode starts from a fresh exporter).
-    pub fn remove(&mut self, o: &Head) {
-        if let Some((ns, name)) = self.identities.remove(&o.entity_ref()) {
-            let r = EntityRef::of(o.kind, &ns, &name);
-            if self.kube_namespace.get(&r) == Some(&o.namespace) {
-                self.kube_namespace.remove(&r);
-            }
+        Exporter {
+            options,
+            identities,
+            kube_namespace,
         }
-    }
-
-    /// The Backstage namespace and name of the object with this Kubernetes ref, if known.
-    pub fn identity_of(&self, r: &EntityRef) -> Option<&(String, String)> {
-        self.identities.get(r)
-    }
-
-    /// The objects (Kubernetes refs) whose identities [`Exporter::restored`] reads for `o`,
-    /// besides `o`'s own: the targets of its references.
-    pub fn restore_inputs(o: &Head) -> Vec<EntityRef> {
-        o.entity
-            .iter()
-            .flat_map(|e| &e.refs)
-            .filter_map(|raw| {
-                let rule = rule(o.kind, raw.field)?;
-                parse_ref(&raw.value, rule.default_kind, &o.namespace).ok()
-            })
-            .collect()
     }
 
     fn identity(&self, o: &Head) -> (String, String) {
@@ -312,19 +277,6 @@ impl Exporter {
         consents: &Consents,
     ) -> BTreeMap<EntityRef, BTreeSet<Relation>> {
         catalog_relations_where(restored, |e, rule, t| self.permits(consents, e, rule, t))
-    }
-
-    /// The relation rows one restored entity gives, each with the entity it belongs to (the
-    /// entity itself, or the target of a reverse relation): [`Exporter::relations`] one
-    /// entity at a time.
-    pub fn rows(&self, e: &Entity, consents: &Consents) -> Vec<(EntityRef, Relation)> {
-        e.relation_rows_where(|rule, t| self.permits(consents, e, rule, t))
-            .into_iter()
-            .map(|(source, rtype, target)| {
-                let target = target.to_string();
-                (source, Relation { rtype, target })
-            })
-            .collect()
     }
 
     fn permits(&self, consents: &Consents, e: &Entity, rule: &RefRule, t: &EntityRef) -> bool {

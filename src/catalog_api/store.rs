@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use super::builder::{Builder, Change};
+use super::builder::Builder;
 use super::search::{self, Interner, Rows};
 use crate::backstage::export::{self, Head};
 use crate::catalog::CatalogObject;
@@ -172,6 +172,9 @@ pub struct StoredObject {
     json: Box<str>,
     resource_version: Option<Box<str>>,
     pub(super) light: Head,
+    /// The store's change count when it was stored: an entry built from it is current while
+    /// this stays.
+    pub(super) stamp: u64,
 }
 
 impl StoredObject {
@@ -195,6 +198,7 @@ impl StoredObject {
             json,
             resource_version,
             light,
+            stamp: 0,
         })
     }
 
@@ -213,8 +217,6 @@ struct Objects {
     synced: HashSet<Kind>,
     /// Bumped on every change.
     generation: u64,
-    /// The objects changed (or gone) since the last build.
-    dirty: HashSet<EntityRef>,
 }
 
 /// The objects the watches deliver, and the snapshot the API answers from.
@@ -284,8 +286,9 @@ impl Store {
             // Only its status changed (the operator's own write): the entity, and its etag,
             // stay as they were.
             Some(obj) if o.objects.get(&me).is_some_and(|old| old.json == obj.json) => return,
-            Some(obj) => {
-                o.objects.insert(me.clone(), Arc::new(obj));
+            Some(mut obj) => {
+                obj.stamp = o.generation + 1;
+                o.objects.insert(me, Arc::new(obj));
             }
             None => {
                 if o.objects.remove(&me).is_none() {
@@ -293,14 +296,12 @@ impl Store {
                 }
             }
         }
-        o.dirty.insert(me);
         self.touch(&mut o);
     }
 
     pub fn delete(&self, me: &EntityRef) {
         let mut o = self.objects.lock().expect("store lock");
         if o.objects.remove(me).is_some() {
-            o.dirty.insert(me.clone());
             self.touch(&mut o);
         }
     }
@@ -309,16 +310,8 @@ impl Store {
     pub fn end_relist(&self, kind: Kind) {
         let mut o = self.objects.lock().expect("store lock");
         let seen = o.relisting.remove(&kind).unwrap_or_default();
-        let gone: Vec<EntityRef> = o
-            .objects
-            .iter()
-            .filter(|(r, obj)| obj.kind == kind && !seen.contains(*r))
-            .map(|(r, _)| r.clone())
-            .collect();
-        for r in gone {
-            o.objects.remove(&r);
-            o.dirty.insert(r);
-        }
+        o.objects
+            .retain(|r, obj| obj.kind != kind || seen.contains(r));
         o.synced.insert(kind);
         self.touch(&mut o);
     }
@@ -338,49 +331,23 @@ impl Store {
         consents_version: u64,
         last: &mut (u64, u64),
     ) -> Option<usize> {
-        let (complete, generation, changes) = {
-            let mut o = self.objects.lock().expect("store lock");
+        let (complete, generation) = {
+            let o = self.objects.lock().expect("store lock");
             if (o.generation, consents_version) == *last {
                 return None;
             }
-            let dirty = std::mem::take(&mut o.dirty);
-            let changes: Vec<Change> = if Builder::wants_everything(consents) {
-                let mut all: Vec<Change> = o
-                    .objects
-                    .iter()
-                    .map(|(r, obj)| (r.clone(), Some(obj.clone())))
-                    .collect();
-                all.sort_by_cached_key(|(_, obj)| {
-                    obj.as_ref().map(|obj| {
-                        let l = &obj.light;
-                        (l.kind.name(), l.namespace.clone(), l.name.clone())
-                    })
-                });
-                all
-            } else {
-                dirty
-                    .into_iter()
-                    .map(|r| {
-                        let obj = o.objects.get(&r).cloned();
-                        (r, obj)
-                    })
-                    .collect()
-            };
-            (
-                Kind::ALL.iter().all(|k| o.synced.contains(k)),
-                o.generation,
-                changes,
-            )
+            (Kind::ALL.iter().all(|k| o.synced.contains(k)), o.generation)
         };
         // Objects that change from here on bump the generation past this one and so build
         // the next snapshot.
+        let stored = self.stored();
         let started = std::time::Instant::now();
         let (snapshot, fresh) = self
             .builder
             .lock()
             .expect("builder lock")
-            .build(changes, consents, complete);
-        let snapshot = Arc::new(snapshot);
+            .build(&stored, consents, complete);
+        drop(stored);
         tracing::debug!(
             entities = snapshot.entries.len(),
             rebuilt = fresh,
@@ -394,12 +361,16 @@ impl Store {
     }
 
     /// Keeps the snapshot current for as long as the process runs: after a change, waits a
-    /// moment for more to arrive, then builds once. In consent mode the grants are polled
-    /// from the operator's state as well (a grant changes relations, not objects).
+    /// moment for more to arrive, then builds once. The wait is at least as long as the last
+    /// build took, so that under a stream of changes building takes at most half a CPU (a
+    /// build reads the whole catalog: about 0.6 s at 50 000 entities). In consent mode the
+    /// grants are polled from the operator's state as well (a grant changes relations, not
+    /// objects).
     pub async fn keep_current(self: Arc<Store>, state: Arc<Mutex<crate::controller::State>>) {
         const SETTLE: Duration = Duration::from_millis(50);
         const CONSENT_POLL: Duration = Duration::from_millis(200);
         let mut last = (u64::MAX, u64::MAX);
+        let mut took = Duration::ZERO;
         loop {
             let _ = tokio::time::timeout(CONSENT_POLL, self.changed.notified()).await;
             let version = {
@@ -413,15 +384,17 @@ impl Store {
             if !self.stale(version, last) {
                 continue;
             }
-            tokio::time::sleep(SETTLE).await;
+            tokio::time::sleep(SETTLE.max(took)).await;
             let consents = state.lock().expect("state lock").index.consents().clone();
             let store = self.clone();
+            let started = tokio::time::Instant::now();
             let built = tokio::task::spawn_blocking(move || {
                 let mut l = last;
                 store.refresh(&consents, version, &mut l);
                 l
             })
             .await;
+            took = started.elapsed();
             if let Ok(l) = built {
                 last = l;
             }
