@@ -196,15 +196,24 @@ fn backstage_yaml_round_trips_through_the_cluster() {
     }
 
     // The operator's HTTP export: the same entities, in the shape of Backstage's API.
+    // It follows the watches a moment after the statuses: wait until it holds every object.
     let port = operator.port;
-    let (code, body) = http_get(port, "/api/catalog/entities").unwrap();
-    assert_eq!(code, 200, "{body}");
-    let served: Vec<Value> = serde_json::from_str(&body).unwrap();
-    let served: BTreeMap<String, Value> = served
-        .into_iter()
-        .filter(|e| uids.contains(e["metadata"]["uid"].as_str().unwrap_or_default()))
-        .map(|e| (key(&e), e))
-        .collect();
+    let serve = || -> BTreeMap<String, Value> {
+        let (code, body) = http_get(port, "/api/catalog/entities").unwrap();
+        assert!(code == 200 || code == 503, "{code}: {body}");
+        let served: Vec<Value> = serde_json::from_str(&body).unwrap_or_default();
+        served
+            .into_iter()
+            .filter(|e| uids.contains(e["metadata"]["uid"].as_str().unwrap_or_default()))
+            .map(|e| (key(&e), e))
+            .collect()
+    };
+    wait_for(
+        Duration::from_secs(30),
+        "the API to hold the catalog",
+        || serve().len() == exported.len(),
+    );
+    let served = serve();
     assert_eq!(
         served.keys().collect::<Vec<_>>(),
         exported.keys().collect::<Vec<_>>()

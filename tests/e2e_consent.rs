@@ -198,13 +198,19 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
             .iter()
             .any(|r| r.contains(&b))
     );
-    // Nor in the HTTP export.
-    let (code, body) = http_get(
-        op.port,
-        &format!("/api/catalog/entities/by-name/system/{b}/payments"),
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{body}");
+    // Nor in the catalog API (which follows the watches a moment after the statuses).
+    let payments = || {
+        http_get(
+            op.port,
+            &format!("/api/catalog/entities/by-name/system/{b}/payments"),
+        )
+        .filter(|(code, _)| *code == 200)
+        .map(|(_, body)| body)
+    };
+    wait_for(Duration::from_secs(30), "the API to hold payments", || {
+        payments().is_some()
+    });
+    let body = payments().unwrap();
     assert!(!body.contains(&format!("component:{a}/web")), "{body}");
 
     // team-b's admin consents: System partOf claims from team-a.
@@ -224,12 +230,9 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
             && ready(&get("component", &a, "web")).as_deref() == Some("True")
     });
     println!("grant took effect in {:?}", granted.elapsed());
-    let (_, body) = http_get(
-        op.port,
-        &format!("/api/catalog/entities/by-name/system/{b}/payments"),
-    )
-    .unwrap();
-    assert!(body.contains(&format!("component:{a}/web")), "{body}");
+    wait_for(Duration::from_secs(30), "the API to show the grant", || {
+        payments().is_some_and(|body| body.contains(&format!("component:{a}/web")))
+    });
 
     // Revoked: gone again, and web is told why.
     kubectl(&["delete", "cataloggrant", "team-a-parts", "-n", &b], None);
@@ -243,6 +246,11 @@ spec: {{type: website, lifecycle: production, owner: web-team, system: {b}/payme
         },
     );
     println!("revocation took effect in {:?}", revoked.elapsed());
+    wait_for(
+        Duration::from_secs(30),
+        "the API to show the revocation",
+        || payments().is_some_and(|body| !body.contains(&format!("component:{a}/web"))),
+    );
 
     // The flood: 1000 Components in team-a claim team-b's System. The cap is 100 listed per
     // type, so if they counted, they would push the real parts out of the list.

@@ -431,15 +431,20 @@ fn the_image_runs_the_operator_as_the_chart_does() {
             !relations(&o).contains(&part)
         },
     );
-    // The container's own Backstage export sees it too (it reads the API server per request).
-    let (code, body) = http_get(
-        port,
-        &format!("/api/catalog/entities/by-name/system/{shop}/product-catalog"),
-    )
-    .unwrap();
-    assert_eq!(code, 200, "{body}");
-    let exported: Value = serde_json::from_str(&body).unwrap();
-    assert!(relations(&exported).contains(&part), "{exported:#}");
+    // The container's own catalog API sees it too (its snapshot follows the watches a moment
+    // after the statuses).
+    let path = format!("/api/catalog/entities/by-name/system/{shop}/product-catalog");
+    wait_for(
+        Duration::from_secs(30),
+        "the catalog API shows the part",
+        || {
+            http_get(port, &path).is_some_and(|(code, body)| {
+                code == 200
+                    && serde_json::from_str::<Value>(&body)
+                        .is_ok_and(|exported| relations(&exported).contains(&part))
+            })
+        },
+    );
 
     // Graceful stop: SIGTERM, then the chart's grace period before SIGKILL.
     let stopping = Instant::now();

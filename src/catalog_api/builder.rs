@@ -70,6 +70,7 @@ impl Builder {
         consents: &Consents,
         complete: bool,
     ) -> (Arc<Snapshot>, usize) {
+        let started = std::time::Instant::now();
         let exporter = Exporter::new(objects.iter().map(|o| &o.light), OPTIONS);
         let mut restored = Vec::with_capacity(objects.len());
         let mut exported = Vec::with_capacity(objects.len());
@@ -85,7 +86,9 @@ impl Builder {
                 }
             }
         }
+        let restoring = started.elapsed();
         let mut relations = exporter.relations(&restored, consents);
+        let relating = started.elapsed() - restoring;
         let mut made = Vec::with_capacity(exported.len());
         let mut fresh = 0;
         for (o, r) in exported.into_iter().zip(&restored) {
@@ -126,6 +129,12 @@ impl Builder {
         self.last = snapshot.clone();
         // Keys no entry uses any more.
         self.interner.prune();
+        tracing::debug!(
+            restore_ms = restoring.as_millis() as u64,
+            relations_ms = relating.as_millis() as u64,
+            entries_ms = (started.elapsed() - restoring - relating).as_millis() as u64,
+            "catalog API: build phases"
+        );
         (snapshot, fresh)
     }
 }
