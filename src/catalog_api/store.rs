@@ -366,7 +366,12 @@ impl Store {
     /// build reads the whole catalog: about 0.6 s at 50 000 entities). In consent mode the
     /// grants are polled from the operator's state as well (a grant changes relations, not
     /// objects).
-    pub async fn keep_current(self: Arc<Store>, state: Arc<Mutex<crate::controller::State>>) {
+    /// `health` learns when the snapshot first holds every kind.
+    pub async fn keep_current(
+        self: Arc<Store>,
+        state: Arc<Mutex<crate::controller::State>>,
+        health: Arc<crate::controller::Health>,
+    ) {
         const SETTLE: Duration = Duration::from_millis(50);
         const CONSENT_POLL: Duration = Duration::from_millis(200);
         let mut last = (u64::MAX, u64::MAX);
@@ -395,6 +400,7 @@ impl Store {
             })
             .await;
             took = started.elapsed();
+            health.set_catalog_complete(self.snapshot().complete);
             if let Ok(l) = built {
                 last = l;
             }

@@ -4,9 +4,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::model::Kind;
 
-/// Ready means: every kind's watch is synced right now (not merely once), and this replica has
+/// Ready means: every kind's watch is synced right now (not merely once), this replica has
 /// done its first full pass (the leader wrote every status that needed writing; a standby saw
-/// everything).
+/// everything), and, when it serves the catalog API, the API holds the whole catalog (a Service
+/// must not send a reader to a replica that would answer 503).
 #[derive(Debug, Default)]
 pub struct Health {
     synced: [AtomicBool; Kind::ALL.len()],
@@ -14,6 +15,10 @@ pub struct Health {
     /// In consent mode, the grant and namespace watches too.
     consent_watched: AtomicBool,
     consent_synced: [AtomicBool; 2],
+    /// Whether this replica serves the catalog API, and whether the API's snapshot holds every
+    /// kind.
+    catalog_served: AtomicBool,
+    catalog_complete: AtomicBool,
 }
 
 /// What the operator watches besides the catalog kinds in `--cross-namespace-refs=consent`.
@@ -55,6 +60,15 @@ impl Health {
         self.consent_synced[source as usize].store(synced, Ordering::SeqCst);
     }
 
+    /// From now on the catalog API's snapshot counts too.
+    pub fn serve_catalog(&self) {
+        self.catalog_served.store(true, Ordering::SeqCst);
+    }
+
+    pub fn set_catalog_complete(&self, complete: bool) {
+        self.catalog_complete.store(complete, Ordering::SeqCst);
+    }
+
     pub fn first_pass_done(&self) {
         self.first_pass.store(true, Ordering::SeqCst);
     }
@@ -85,6 +99,11 @@ impl Health {
         if !self.first_pass.load(Ordering::SeqCst) {
             return Err("first resolution not written yet".to_owned());
         }
+        if self.catalog_served.load(Ordering::SeqCst)
+            && !self.catalog_complete.load(Ordering::SeqCst)
+        {
+            return Err("catalog API not built yet".to_owned());
+        }
         Ok(())
     }
 }
@@ -114,6 +133,10 @@ mod tests {
         );
         h.set_consent_synced(ConsentSource::Grants, true);
         h.set_consent_synced(ConsentSource::Namespaces, true);
+        assert!(h.check().is_ok());
+        h.serve_catalog();
+        assert_eq!(h.check().unwrap_err(), "catalog API not built yet");
+        h.set_catalog_complete(true);
         assert!(h.check().is_ok());
     }
 }

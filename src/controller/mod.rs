@@ -25,6 +25,7 @@ use crate::error::Result;
 use crate::index::RelationIndex;
 use crate::metrics::Metrics;
 use crate::model::Kind;
+pub use health::Health;
 pub use state::State;
 pub use writer::{FIELD_MANAGER, status_patch};
 
@@ -227,7 +228,8 @@ pub async fn run(config: Config) -> Result<()> {
     info!(addr = %config.listen, export = config.serve_export, "serving /metrics, /healthz, /readyz");
     let catalog = config.serve_export.then(crate::catalog_api::Store::new);
     if let Some(c) = &catalog {
-        tokio::spawn(c.clone().keep_current(state.clone()));
+        health.serve_catalog();
+        tokio::spawn(c.clone().keep_current(state.clone(), health.clone()));
     }
     let auth = server::Auth {
         catalog: config.api_auth,
