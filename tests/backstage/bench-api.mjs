@@ -1,8 +1,10 @@
 // Load on the operator's catalog API: its own control plane with N generated entities
 // (BENCH_N, default 5000), `playbill run` (PLAYBILL_BIN), then CONCURRENCY (default 50) clients
 // asking, for DURATION_MS each, one kind of question: a by-name lookup, a filtered list, a
-// 500-entity by-query page, facets. Prints p50/p99 latency per question, the operator's RSS
-// before and after, and the API server's CPU time during the load. `node bench-api.mjs`.
+// 500-entity by-query page, facets, as a ServiceAccount through the API's RBAC layer. Prints
+// p50/p99 latency per question, the API server's CPU time during the load, how long a change
+// takes to show in the API, and the operator's RSS with the API on and (a second operator on
+// the same catalog) off. `node bench-api.mjs`.
 
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync } from 'node:fs';

@@ -14,7 +14,7 @@
 // Infrastructure (Postgres, a control plane, a Backstage backend) is the provider package's
 // (backstage/plugin-catalog-backend-module-playbill/test/e2e/support.js); its node_modules must
 // be installed (`make test-backstage` does). CONFORMANCE_GENERATED sets how many generated
-// entities join the example catalog and the bridge fixtures (default 2000).
+// entities join the example catalog and the bridge fixtures (default 3000).
 
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,7 +29,7 @@ const { ROOT, playbill, BIN } = await import(path.join(PROVIDER, 'test/playbill.
 const support = await import(path.join(PROVIDER, 'test/e2e/support.js'));
 const { freePort, providerServiceAccount, sleep, startBackstage, startControlPlane, startPostgres, stopAll, waitFor } = support;
 
-const GENERATED = Number(process.env.CONFORMANCE_GENERATED ?? 2000);
+const GENERATED = Number(process.env.CONFORMANCE_GENERATED ?? 3000);
 const MANAGED = ['backstage.io/managed-by-location', 'backstage.io/managed-by-origin-location'];
 
 let cp;
