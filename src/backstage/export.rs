@@ -27,7 +27,7 @@ pub const TOOL_ANNOTATIONS: [&str; 1] = ["kubectl.kubernetes.io/last-applied-con
 
 /// The annotations that an object's Backstage identity and restored references are read from
 /// ([`Exporter::new`], [`Exporter::restored`]).
-pub const LIGHT_ANNOTATIONS: [&str; 3] = [NAME_ANNOTATION, NAMESPACE_ANNOTATION, REFS_ANNOTATION];
+pub const HEAD_ANNOTATIONS: [&str; 3] = [NAME_ANNOTATION, NAMESPACE_ANNOTATION, REFS_ANNOTATION];
 
 /// The fields of Backstage's `metadata` that export writes itself; the extras import kept in
 /// [`METADATA_ANNOTATION`] never replace them.
@@ -118,7 +118,7 @@ pub struct Head {
     pub kind: Kind,
     pub namespace: String,
     pub name: String,
-    /// Only those of [`LIGHT_ANNOTATIONS`] the object has.
+    /// Only those of [`HEAD_ANNOTATIONS`] the object has.
     pub annotations: BTreeMap<String, String>,
     pub entity: Result<Entity, String>,
 }
@@ -132,7 +132,7 @@ impl Head {
             annotations: o
                 .annotations
                 .iter()
-                .filter(|(k, _)| LIGHT_ANNOTATIONS.contains(&k.as_str()))
+                .filter(|(k, _)| HEAD_ANNOTATIONS.contains(&k.as_str()))
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect(),
             entity: o.entity.clone(),

@@ -71,17 +71,17 @@ impl Builder {
         complete: bool,
     ) -> (Arc<Snapshot>, usize) {
         let started = std::time::Instant::now();
-        let exporter = Exporter::new(objects.iter().map(|o| &o.light), OPTIONS);
+        let exporter = Exporter::new(objects.iter().map(|o| &o.head), OPTIONS);
         let mut restored = Vec::with_capacity(objects.len());
         let mut exported = Vec::with_capacity(objects.len());
         for o in objects {
-            match exporter.restored(&o.light) {
+            match exporter.restored(&o.head) {
                 Ok(e) => {
                     restored.push(e);
                     exported.push(o);
                 }
                 Err(why) => {
-                    let l = &o.light;
+                    let l = &o.head;
                     tracing::debug!(object = %format!("{} {}/{}", l.kind, l.namespace, l.name), %why, "catalog API: skipped");
                 }
             }
@@ -92,7 +92,7 @@ impl Builder {
         let mut made = Vec::with_capacity(exported.len());
         let mut fresh = 0;
         for (o, r) in exported.into_iter().zip(&restored) {
-            let me = o.light.entity_ref();
+            let me = o.head.entity_ref();
             let rows =
                 export::backstage_relations(relations.remove(&r.entity_ref()).unwrap_or_default());
             let inputs = inputs_hash(r, &rows);

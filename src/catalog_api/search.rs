@@ -70,14 +70,6 @@ impl Rows {
             value: (s.start != NULL).then(|| &self.text[s.start as usize..s.end as usize]),
         })
     }
-
-    pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.slots.is_empty()
-    }
 }
 
 /// Lowercases without allocating when there is nothing to change.

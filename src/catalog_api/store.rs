@@ -163,15 +163,15 @@ fn release_freed_memory() {
 }
 
 /// One catalog object as the store keeps it between snapshots: the JSON text of what the export
-/// reads, a fraction of the size of the parsed object, and the object without its spec.
+/// reads, a fraction of the size of the parsed object, and its [`Head`] (the object without
+/// its spec, which every build reads).
 #[derive(Debug)]
 pub struct StoredObject {
-    kind: Kind,
     /// Without `metadata.resourceVersion`, so a status write (which changes only that) is no
     /// change here.
     json: Box<str>,
     resource_version: Option<Box<str>>,
-    pub(super) light: Head,
+    pub(super) head: Head,
     /// The store's change count when it was stored: an entry built from it is current while
     /// this stays.
     pub(super) stamp: u64,
@@ -192,12 +192,11 @@ impl StoredObject {
                 .and_then(|v| v.as_str().map(Into::into));
         }
         let json = value.to_string().into();
-        let light = Head::of(&CatalogObject::from_value(value, "")?);
+        let head = Head::of(&CatalogObject::from_value(value, "")?);
         Some(StoredObject {
-            kind: light.kind,
             json,
             resource_version,
-            light,
+            head,
             stamp: 0,
         })
     }
@@ -249,7 +248,7 @@ impl Store {
             .cloned()
             .collect();
         stored.sort_by(|a, b| {
-            let (a, b) = (&a.light, &b.light);
+            let (a, b) = (&a.head, &b.head);
             (a.kind.name(), &a.namespace, &a.name).cmp(&(b.kind.name(), &b.namespace, &b.name))
         });
         stored
@@ -311,7 +310,7 @@ impl Store {
         let mut o = self.objects.lock().expect("store lock");
         let seen = o.relisting.remove(&kind).unwrap_or_default();
         o.objects
-            .retain(|r, obj| obj.kind != kind || seen.contains(r));
+            .retain(|r, obj| obj.head.kind != kind || seen.contains(r));
         o.synced.insert(kind);
         self.touch(&mut o);
     }
